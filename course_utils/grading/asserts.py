@@ -1,0 +1,302 @@
+"""Deep-learning-aware assertions shared by every lesson's checks.
+
+Each raises ``CheckFailure`` with a message in the learner's terms: what was called, what came
+back, what was expected. Works for Python numbers, NumPy arrays, torch tensors and TensorFlow
+tensors alike.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+
+class CheckFailure(AssertionError):
+    """A case failed; the message is shown to the learner as is."""
+
+
+# --------------------------------------------------------------------------- describing calls
+def _short(value: Any, limit: int = 80) -> str:
+    kind = _kind(value)
+    if kind in ("torch", "tf", "numpy"):
+        arr = value
+        shape = tuple(getattr(arr, "shape", ()))
+        dtype = str(getattr(arr, "dtype", "")).replace("torch.", "")
+        name = {"torch": "tensor", "tf": "tf.Tensor", "numpy": "array"}[kind]
+        if int(np.prod(shape)) <= 6:
+            body = np.array2string(_to_numpy(arr), precision=4, separator=", ").replace("\n", "")
+            return f"{name}({body}, dtype={dtype})"
+        return f"{name}(shape={shape}, dtype={dtype})"
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+class _CallRecorder:
+    """Keeps the calls a case made to learner code so failure messages can say what was called."""
+
+    def __init__(self):
+        self._stack: list[list[str]] = []
+
+    @contextlib.contextmanager
+    def recording(self, calls: list[str]):
+        self._stack.append(calls)
+        try:
+            yield calls
+        finally:
+            self._stack.pop()
+
+    def add(self, text: str) -> None:
+        if self._stack:
+            self._stack[-1].append(text)
+
+
+describe_call = _CallRecorder()
+
+
+def call(fn: Callable, *args, check_mutation: bool = True, name: str | None = None, **kwargs):
+    """Call learner code, recording the call for messages and failing if it changed its inputs in place.
+
+    Args:
+        fn: the learner's function (or class, or bound method).
+        check_mutation: compare array/tensor/list inputs before and after the call.
+        name: how to name ``fn`` in messages (default: its ``__name__``).
+    Returns:
+        Whatever ``fn`` returned.
+    Raises:
+        CheckFailure: when ``fn`` is not callable or modified an input in place.
+    """
+    label = name or getattr(fn, "__name__", type(fn).__name__)
+    shown = ", ".join([_short(a, 40) for a in args] + [f"{k}={_short(v, 40)}" for k, v in kwargs.items()])
+    text = f"{label}({shown})"
+    describe_call.add(text)
+    if not callable(fn):
+        raise CheckFailure(f"{label} should be a function, but it is {type(fn).__name__}: {_short(fn)}")
+    before = [_snapshot(a) for a in args] if check_mutation else None
+    out = fn(*args, **kwargs)
+    if check_mutation:
+        for i, (arg, snap) in enumerate(zip(args, before)):
+            if snap is not None and not _same(snap, _snapshot(arg)):
+                raise CheckFailure(
+                    f"Called: {text}\nYour function changed its argument #{i + 1} in place. "
+                    "Work on a copy (or build a new array/tensor) instead of modifying the input."
+                )
+    return out
+
+
+def _snapshot(value):
+    kind = _kind(value)
+    if kind in ("torch", "numpy", "tf"):
+        return _to_numpy(value).copy()
+    if isinstance(value, (list, dict)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            return None
+    return None
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    try:
+        return bool(a == b)
+    except Exception:
+        return True
+
+
+# --------------------------------------------------------------------------- array helpers
+def _kind(value) -> str:
+    mod = type(value).__module__
+    if mod.startswith("torch"):
+        return "torch" if hasattr(value, "detach") else "other"
+    if mod.startswith("tensorflow") or mod.startswith("keras"):
+        return "tf" if hasattr(value, "numpy") and hasattr(value, "shape") else "other"
+    if isinstance(value, np.ndarray):
+        return "numpy"
+    if isinstance(value, (np.generic, int, float, bool)):
+        return "scalar"
+    return "other"
+
+
+def _to_numpy(value) -> np.ndarray:
+    kind = _kind(value)
+    if kind == "torch":
+        t = value.detach()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        return t.cpu().numpy()
+    if kind == "tf":
+        return np.asarray(value.numpy())
+    return np.asarray(value)
+
+
+def to_numpy(value) -> np.ndarray:
+    """NumPy view of a number, list, array, torch tensor or TensorFlow tensor."""
+    return _to_numpy(value)
+
+
+def expect_type(value, types, what: str = "your answer") -> None:
+    """Fail unless ``value`` is an instance of ``types`` (a type or tuple of types)."""
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise CheckFailure(f"{what} should be a {names}, but it is a {type(value).__name__}: {_short(value)}")
+
+
+def expect_close(got, expected, rtol: float = 1e-5, atol: float = 1e-8, what: str = "the result",
+                 check_dtype: bool = False, device: str | None = None) -> None:
+    """Fail unless ``got`` matches ``expected`` in kind, shape, (dtype, device) and values.
+
+    The message names the first mismatch: type, shape, dtype, device, NaN/inf, or the first
+    differing index with the max absolute and relative error.
+    """
+    exp_kind, got_kind = _kind(expected), _kind(got)
+    if got is None:
+        raise CheckFailure(f"{what} is None: did you forget to `return` it?")
+    if exp_kind in ("torch", "numpy", "tf") and got_kind not in ("torch", "numpy", "tf", "scalar"):
+        raise CheckFailure(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}")
+    if exp_kind == "torch" and got_kind != "torch":
+        raise CheckFailure(f"{what} should be a torch.Tensor, but it is a {type(got).__name__}.")
+    if exp_kind == "scalar" and got_kind not in ("scalar", "torch", "numpy", "tf"):
+        raise CheckFailure(f"{what} should be a number, but it is a {type(got).__name__}: {_short(got)}")
+    if device is not None and got_kind == "torch" and got.device.type != device:
+        raise CheckFailure(f"{what} is on device '{got.device}', expected '{device}'.")
+    g, e = _to_numpy(got), _to_numpy(expected)
+    if exp_kind == "scalar" and g.size == 1:
+        g = g.reshape(())
+    if g.shape != e.shape:
+        raise CheckFailure(f"{what} has shape {tuple(g.shape)}, expected {tuple(e.shape)}.")
+    if check_dtype and g.dtype != e.dtype:
+        raise CheckFailure(f"{what} has dtype {g.dtype}, expected {e.dtype}.")
+    if not np.issubdtype(g.dtype, np.number) and g.dtype != bool:
+        raise CheckFailure(f"{what} should hold numbers, but its dtype is {g.dtype}.")
+    g64, e64 = g.astype(np.float64), e.astype(np.float64)
+    bad_g, bad_e = ~np.isfinite(g64), ~np.isfinite(e64)
+    if (bad_g & ~bad_e).any():
+        idx = tuple(int(i) for i in np.argwhere(bad_g & ~bad_e)[0])
+        value = g64[idx] if g64.ndim else g64
+        raise CheckFailure(f"{what} contains {value} at index {idx if idx else '()'} where a finite number "
+                           f"was expected: look for a division by zero, log(0) or an overflowing exp.")
+    ok = np.isclose(g64, e64, rtol=rtol, atol=atol, equal_nan=True)
+    if not ok.all():
+        idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+        diff = np.abs(g64 - e64)
+        finite = np.isfinite(diff)
+        max_abs = float(diff[finite].max()) if finite.any() else math.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = diff / np.abs(e64)
+        rel = rel[np.isfinite(rel)]
+        max_rel = float(rel.max()) if rel.size else math.inf
+        n_bad = int((~ok).sum())
+        if g64.ndim == 0:
+            raise CheckFailure(f"{what} is {g64.item():.6g}, expected {e64.item():.6g} "
+                               f"(tolerance rtol={rtol:g}, atol={atol:g}).")
+        raise CheckFailure(
+            f"{what} differs from the expected values at {n_bad} of {ok.size} positions.\n"
+            f"First mismatch at index {idx}: got {g64[idx]:.6g}, expected {e64[idx]:.6g}.\n"
+            f"Max absolute error {max_abs:.3g}, max relative error {max_rel:.3g} "
+            f"(tolerance rtol={rtol:g}, atol={atol:g})."
+        )
+
+
+def expect_equal(got, expected, what: str = "the result") -> None:
+    """Fail unless ``got == expected`` (for plain Python values: ints, strings, tuples)."""
+    if got is None and expected is not None:
+        raise CheckFailure(f"{what} is None: did you forget to `return` it?")
+    if got != expected:
+        raise CheckFailure(f"{what} is {_short(got)}, expected {_short(expected)}.")
+
+
+def expect_shape(got, shape: tuple, what: str = "the result") -> None:
+    """Fail unless ``got`` is an array/tensor of ``shape``."""
+    if _kind(got) not in ("torch", "numpy", "tf"):
+        raise CheckFailure(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}")
+    if tuple(got.shape) != tuple(shape):
+        raise CheckFailure(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}.")
+
+
+def expect_finite(got, what: str = "the result") -> None:
+    """Fail if ``got`` holds NaN or infinity."""
+    arr = _to_numpy(got).astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise CheckFailure(f"{what} contains NaN or infinity: look for a division by zero, log(0), "
+                           "or a learning rate so large the values blow up.")
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences (f(x+eps) - f(x-eps)) / 2eps, one coordinate at a time (float64)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        plus = float(f(x))
+        x[i] = old - eps
+        minus = float(f(x))
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def expect_gradient(f: Callable[[np.ndarray], float], grad, x: np.ndarray, eps: float = 1e-6,
+                    rtol: float = 1e-4, atol: float = 1e-6, what: str = "your gradient") -> None:
+    """Fail unless ``grad`` matches the central finite-difference gradient of ``f`` at ``x``."""
+    expected = numerical_gradient(f, x, eps)
+    expect_close(grad, expected, rtol=rtol, atol=atol, what=f"{what} (compared with finite differences)")
+
+
+def count_parameters(model) -> int:
+    """Trainable parameters of a torch ``nn.Module`` or a Keras model."""
+    if hasattr(model, "parameters"):
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if hasattr(model, "trainable_weights"):
+        return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    raise CheckFailure(f"expected a model (torch nn.Module or Keras Model), got a {type(model).__name__}.")
+
+
+def expect_parameter_count(model, expected: int, what: str = "your model") -> None:
+    """Fail unless ``model`` has exactly ``expected`` trainable parameters."""
+    got = count_parameters(model)
+    if got != expected:
+        raise CheckFailure(f"{what} has {got:,} trainable parameters, expected {expected:,}.")
+
+
+def layer_types(model) -> list[str]:
+    """The class names of a model's leaf layers, in order (torch or Keras)."""
+    if hasattr(model, "modules"):
+        return [type(m).__name__ for m in model.modules() if not list(m.children())]
+    if hasattr(model, "layers"):
+        return [type(layer).__name__ for layer in model.layers]
+    raise CheckFailure(f"expected a model, got a {type(model).__name__}.")
+
+
+def expect_layers(model, expected: list[str], what: str = "your model") -> None:
+    """Fail unless the model's leaf layers have these class names in this order."""
+    got = layer_types(model)
+    if got != list(expected):
+        first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        raise CheckFailure(
+            f"{what} has layers {got},\nexpected {list(expected)}.\n"
+            f"First difference at position {first}."
+        )
+
+
+def expect_loss_decreases(step: Callable[[], float], loss_before: Callable[[], float], steps: int = 1,
+                          what: str = "your training step") -> None:
+    """Fail unless calling ``step`` ``steps`` times lowers ``loss_before()`` (a seeded batch)."""
+    before = float(loss_before())
+    for _ in range(steps):
+        step()
+    after = float(loss_before())
+    if not math.isfinite(after):
+        raise CheckFailure(f"after {what}, the loss is {after}: the update blew up (learning rate, sign?).")
+    if not after < before:
+        raise CheckFailure(
+            f"after {steps} call(s) of {what} the loss went from {before:.6g} to {after:.6g}; it should go down.\n"
+            "Check the sign of the update (subtract the gradient), that gradients are zeroed each step, "
+            "and that the optimizer steps."
+        )

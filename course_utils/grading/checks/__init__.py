@@ -1,0 +1,1 @@
+"""One module of checks per lesson: ``lessonNN.py`` registers the questions ``"NN.*"``."""
