@@ -24,6 +24,13 @@ _EXPORTS = {
     "progress": "grading.progress",
     # results of a lab
     "record": "results",
+    # data, training and plots
+    "load_mnist": "data",
+    "load_fashion_mnist": "data",
+    "fit": "train",
+    "evaluate": "train",
+    "show_images": "plotting",
+    "load_minilm": "pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,199 @@
+"""``course bench [LESSON...] [--full]``: run lesson notebooks headless and record their figures.
+
+Each notebook runs in a fresh kernel with a time limit; the figures it ``record``s, its wall time,
+the device, the machine and the mode go into ``benchmarks/results.json`` (one entry per lesson,
+mode and device; a new run replaces the old one) and a Markdown table in ``benchmarks/RESULTS.md``
+and the README. Full-mode figures come only from such runs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from .paths import repo_root
+from .results import RESULTS_FILE_ENV, read_recorded
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def describe_machine() -> str:
+    """A one-line description of this machine: CPU model, cores, memory, GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kb / 1024 ** 2:.0f} GiB RAM"
+    except (OSError, AttributeError):
+        pass
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:  # pragma: no cover
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}{gpu}"
+
+
+def find_notebooks(root: Path, lessons: list[str]) -> list[Path]:
+    """Lesson notebooks ``notebooks/NN_*.ipynb``, all or those whose number is in ``lessons``."""
+    wanted = {lesson.zfill(2) for lesson in lessons}
+    found = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in found if not wanted or p.name[:2] in wanted]
+
+
+def run_notebook(path: Path, full: bool, timeout: int) -> dict:
+    """Execute one notebook in a fresh kernel; returns the run's entry (status, time, figures)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from .runtime import choose_device
+
+    nb = nbformat.read(path, as_version=4)
+    fd, results_file = tempfile.mkstemp(prefix="course-bench-", suffix=".jsonl")
+    os.close(fd)
+    saved = {k: os.environ.get(k) for k in ("COURSE_SMOKE", RESULTS_FILE_ENV, "MPLBACKEND")}
+    os.environ[RESULTS_FILE_ENV] = results_file
+    os.environ["MPLBACKEND"] = "Agg"
+    if full:
+        os.environ.pop("COURSE_SMOKE", None)
+    else:
+        os.environ["COURSE_SMOKE"] = "1"
+    status, error = "ok", ""
+    start = time.perf_counter()
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+    except CellTimeoutError:
+        status, error = "timeout", f"a cell ran longer than {timeout} s"
+    except DeadKernelError as exc:
+        status, error = "error", f"the kernel died: {exc}"
+    except CellExecutionError as exc:
+        status, error = "error", str(exc).strip().splitlines()[-1][:300]
+    finally:
+        wall = time.perf_counter() - start
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    figures = read_recorded(results_file)
+    os.unlink(results_file)
+    root = repo_root() or path.parent.parent
+    return {
+        "lesson": path.name[:2],
+        "notebook": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
+        "mode": "full" if full else "smoke",
+        "device": choose_device().name,
+        "machine": describe_machine(),
+        "date": dt.date.today().isoformat(),
+        "wall_time_s": round(wall, 1),
+        "status": status,
+        "error": error,
+        "figures": figures,
+    }
+
+
+def merge_runs(old: list[dict], new: list[dict]) -> list[dict]:
+    """Replace runs of the same notebook, mode and device; keep the rest; sort for stable files."""
+    key = lambda r: (r["notebook"], r["mode"], r["device"])  # noqa: E731
+    merged = {key(r): r for r in old}
+    merged.update({key(r): r for r in new})
+    return [merged[k] for k in sorted(merged)]
+
+
+def markdown_table(runs: list[dict]) -> str:
+    """The results as a Markdown table: lesson, figure, value, mode, device, time, machine, date."""
+    if not runs:
+        return "_No benchmark has been run yet: `course bench --full`._\n"
+    rows = ["| lesson | figure | value | mode | device | wall time | machine | date |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        figures = r.get("figures") or {"(status)": {"value": r.get("status", "?"), "unit": ""}}
+        if r.get("status") != "ok":
+            figures = {**figures, "status": {"value": f"{r['status']}: {r.get('error', '')}", "unit": ""}}
+        for name, fig in sorted(figures.items()):
+            value = fig["value"]
+            shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+            unit = f" {fig['unit']}" if fig.get("unit") else ""
+            minutes = r["wall_time_s"] / 60
+            rows.append(f"| {r['lesson']} | {name} | {shown}{unit} | {r['mode']} | {r['device']} | "
+                        f"{minutes:.1f} min | {r['machine']} | {r['date']} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_results(root: Path, runs: list[dict]) -> None:
+    """Write ``benchmarks/results.json``, ``benchmarks/RESULTS.md`` and the README's results section."""
+    bench_dir = root / "benchmarks"
+    bench_dir.mkdir(exist_ok=True)
+    (bench_dir / "results.json").write_text(json.dumps({"runs": runs}, indent=2, sort_keys=True) + "\n")
+    table = markdown_table(runs)
+    (bench_dir / "RESULTS.md").write_text(
+        "# Benchmark results\n\nWritten by `course bench`; do not edit by hand.\n\n" + table)
+    readme = root / "README.md"
+    if readme.exists():
+        text = readme.read_text()
+        if README_START in text and README_END in text:
+            head, rest = text.split(README_START, 1)
+            _, tail = rest.split(README_END, 1)
+            readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+
+
+def load_runs(root: Path) -> list[dict]:
+    """The runs already in ``benchmarks/results.json`` (none if it is missing or unreadable)."""
+    try:
+        return json.loads((root / "benchmarks" / "results.json").read_text()).get("runs", [])
+    except (OSError, ValueError):
+        return []
+
+
+def cmd_bench(args) -> int:
+    """Handler of ``course bench``."""
+    root = Path(args.root).resolve() if args.root else repo_root()
+    if root is None or not (root / "notebooks").is_dir():
+        print("course bench: run it from the course checkout (or pass --root DIR)")
+        return 2
+    notebooks = find_notebooks(root, args.lessons)
+    if not notebooks:
+        print(f"course bench: no lesson notebooks match {args.lessons or 'any'} in {root / 'notebooks'}")
+        return 2
+    new = []
+    for path in notebooks:
+        print(f"running {path.relative_to(root)} in {'full' if args.full else 'smoke'} mode ...", flush=True)
+        run = run_notebook(path, args.full, args.timeout)
+        print(f"  {run['status']} in {run['wall_time_s']:.1f} s on {run['device']}: "
+              + ", ".join(f"{k}={v['value']:.4g}" for k, v in run["figures"].items()), flush=True)
+        if run["error"]:
+            print(f"  {run['error']}")
+        new.append(run)
+    if not args.no_write:
+        write_results(root, merge_runs(load_runs(root), new))
+        print(f"wrote {root / 'benchmarks' / 'results.json'} and {root / 'benchmarks' / 'RESULTS.md'}")
+    return 0 if all(r["status"] == "ok" for r in new) else 1
+
+
+def add_commands(sub) -> None:
+    """Register ``course bench``."""
+    p = sub.add_parser("bench", help="run lesson notebooks headless and record their figures and times")
+    p.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 01 03 (default: all)")
+    p.add_argument("--full", action="store_true", help="full mode (what learners run); default: smoke mode")
+    p.add_argument("--timeout", type=int, default=3600, help="time limit per cell in seconds (default 3600)")
+    p.add_argument("--no-write", action="store_true", help="print only; do not update benchmarks/ and README")
+    p.add_argument("--root", help="the course checkout (default: the one course_utils was installed from)")
+    p.set_defaults(handler=cmd_bench)
