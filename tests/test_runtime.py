@@ -1,0 +1,79 @@
+"""Tests of course_utils.runtime: seeding, device choice, smoke mode, autocast, describe_runtime."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import runtime
+
+
+def test_seed_everything_repeats_random_numpy_and_torch():
+    """Does the same seed give the same numbers from random, NumPy and torch?"""
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    runtime.seed_everything(123)
+    first = draw()
+    runtime.seed_everything(123)
+    assert draw() == first
+    runtime.seed_everything(124)
+    assert draw() != first
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
+def test_smoke_mode_reads_course_smoke(monkeypatch, value, expected):
+    """Does COURSE_SMOKE switch smoke mode on for the usual truthy spellings only?"""
+    monkeypatch.setenv("COURSE_SMOKE", value)
+    assert runtime.smoke_mode() is expected
+
+
+def test_smoke_mode_off_when_unset(monkeypatch):
+    """Is full mode the default?"""
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    assert runtime.smoke_mode() is False
+
+
+def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch, capsys):
+    """Does get_device pick CUDA, else MPS, else CPU, and say why?"""
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert runtime.get_device().type == "cpu"
+    assert "no CUDA or MPS" in capsys.readouterr().out
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runtime.choose_device().name == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Fake GPU")
+    choice = runtime.choose_device()
+    assert choice.name == "cuda" and "Fake GPU" in choice.reason
+
+
+def test_course_device_overrides(monkeypatch):
+    """Can a learner force the CPU with COURSE_DEVICE?"""
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.get_device(verbose=False).type == "cpu"
+
+
+def test_autocast_is_a_noop_on_cpu():
+    """Does autocast leave CPU float32 maths alone?"""
+    with runtime.autocast(torch.device("cpu")):
+        out = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert out.dtype == torch.float32
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_autocast_uses_bf16_on_cuda():
+    """Does autocast ask for bf16 on CUDA (checked on the context object, no GPU needed)?"""
+    ctx = runtime.autocast(torch.device("cuda"))
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+
+
+def test_describe_runtime_reports_versions_and_mode(monkeypatch, capsys):
+    """Does describe_runtime print the versions, device and mode a lab should start with?"""
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    info = runtime.describe_runtime()
+    out = capsys.readouterr().out
+    assert info["torch"] == torch.__version__ and info["mode"].startswith("smoke")
+    assert "torch" in out and "device" in out and "smoke" in out
