@@ -8,6 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
+LAB_ARGS ?=
 # Smoke mode (tiny data, 1 epoch) unless the caller set COURSE_SMOKE: tests must run in minutes.
 TEST_ENV := COURSE_SMOKE=$${COURSE_SMOKE-1} MPLBACKEND=Agg PYTHONHASHSEED=0
 
@@ -28,7 +29,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 venv: $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir="$(CURDIR)" notebooks/
+	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider --durations=15
