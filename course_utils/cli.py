@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "course_utils.authoring.cli",    # course exercises build|--check, course solutions run
     "course_utils.grading.cli",      # course grade, course progress
     "course_utils.bench",            # course bench
+    "course_utils.book",             # course book build|results|serve
 ]
 
 

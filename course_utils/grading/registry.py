@@ -106,6 +106,10 @@ def get_question(qid: str) -> Question:
 
 
 def questions_for_lesson(lesson: str) -> list[Question]:
-    """All questions of lesson ``"NN"`` in id order."""
-    load_all()
+    """All questions of lesson ``"NN"`` in id order (imports only ``checks/lessonNN.py``)."""
+    try:
+        importlib.import_module(f"{__package__}.checks.lesson{lesson}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.checks.lesson{lesson}":
+            raise
     return [REGISTRY[k] for k in sorted(REGISTRY) if REGISTRY[k].lesson == lesson]

@@ -103,7 +103,7 @@ class QuestionResult:
             mark = "ok  " if c.passed else ("todo" if c.status == NOT_IMPLEMENTED else "FAIL")
             lines.append(f"  [{mark}] {c.name}")
             if not c.passed:
-                for msg_line in c.message.splitlines():
+                for msg_line in ([] if c.message == self.note else c.message.splitlines()):
                     lines.append(f"         {msg_line}")
                 if c.hint:
                     lines.append(f"         Hint: {c.hint}")
@@ -127,7 +127,7 @@ class QuestionResult:
             mark = "&#10003;" if c.passed else ("&#8230;" if c.status == NOT_IMPLEMENTED else "&#10007;")
             item = f"{mark} {esc(c.name)}"
             if not c.passed:
-                if c.message:
+                if c.message and c.message != self.note:
                     item += f'<pre style="white-space:pre-wrap;margin:2px 0">{esc(c.message)}</pre>'
                 if c.hint:
                     item += f"<div><em>Hint:</em> {esc(c.hint)}</div>"

@@ -130,5 +130,11 @@ def run_question(question: Question, *objs, **named) -> QuestionResult:
                        f"then check({question.qid!r}, {', '.join(names)}).")
         result.cases = [CaseOutcome(c.name, False, result.note, "", MISSING) for c in question.cases]
         return result
+    stubs = [n for n in names if answers[n] is Ellipsis]  # `lr = ...`: a one-line answer not yet given
+    if stubs:
+        result.note = (f"Not implemented yet: {', '.join(stubs)} is still `...`. "
+                       "Replace the `...` with your answer and run the cell.")
+        result.cases = [CaseOutcome(c.name, False, result.note, "", NOT_IMPLEMENTED) for c in question.cases]
+        return result
     result.cases = [run_case(c, question, answers) for c in question.cases]
     return result

@@ -1,0 +1,109 @@
+"""Is the course consistent? Registry and solution notebooks agree, exercises are generated and hold no
+solution, every solution scores full marks and every exercise scores 0 with "not implemented yet".
+
+Covers whatever lessons exist: solutions/*.ipynb, exercises/*.ipynb and checks/lessonNN.py.
+The notebooks are graded by ONE `course grade` call (smoke mode), shared by the tests below.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils.authoring import build_exercises
+from course_utils.authoring.markers import solution_lines
+from course_utils.authoring.transforms import read_notebook
+from course_utils.grading.registry import load_all
+from course_utils.grading.results import NOT_IMPLEMENTED
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.[a-z][a-z0-9_]*)["']""")
+HEADING = re.compile(r"^#{2,4} Question \d+ · `(\d\d\.[a-z][a-z0-9_]*)`", re.M)
+MIN_LEAK_LEN = 8  # shorter solution lines (`return x`) may well appear elsewhere in an exercise
+
+
+def _ids_in(path: Path) -> tuple[set, set]:
+    nb = read_notebook(path)
+    checked = {m for c in nb.cells if c.cell_type == "code" for m in CHECK_CALL.findall(c.source)}
+    headed = {m for c in nb.cells if c.cell_type == "markdown" for m in HEADING.findall(c.source)}
+    return checked, headed
+
+
+def test_every_question_is_in_exactly_one_solution_notebook_and_vice_versa():
+    """Is each registered question checked in exactly one solution notebook of its lesson, with a heading,
+    and is every id checked in a solution notebook registered?"""
+    registered = set(load_all())
+    where: dict[str, list[str]] = {}
+    for path in SOLUTIONS:
+        checked, headed = _ids_in(path)
+        assert checked == headed, f"{path.name}: check() ids {sorted(checked)} differ from headings {sorted(headed)}"
+        for qid in checked:
+            where.setdefault(qid, []).append(path.name)
+            assert path.name.startswith(qid[:2] + "_"), f"{qid} is checked in {path.name}, another lesson"
+    assert sorted(set(where) - registered) == [], "checked in a solution notebook but not registered"
+    assert sorted(registered - set(where)) == [], "registered but in no solution notebook"
+    assert {q: p for q, p in where.items() if len(p) > 1} == {}, "question in more than one notebook"
+
+
+def test_exercises_are_generated_from_solutions():
+    """Is exercises/ exactly what `course exercises build` makes of solutions/ (what CI's --check checks)?"""
+    report = build_exercises(ROOT / "solutions", ROOT / "exercises", check=True)
+    assert [p.name for p in report.stale] == [], "run `course exercises build`"
+    assert [p.name for p in EXERCISES] == [p.name for p in SOLUTIONS]
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_no_solution_line_survives_into_the_exercise(solution):
+    """Does no line of a solution region (or one-line answer) appear in the exercise, and no marker?"""
+    exercise = ROOT / "exercises" / solution.name
+    text = exercise.read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION"):
+        assert marker not in text, f"{exercise.name} still holds a '{marker}' marker"
+    secret, public = set(), set()
+    for cell in read_notebook(solution).cells:
+        if cell.cell_type in ("code", "markdown"):
+            inside, outside = solution_lines(cell.source, cell.cell_type)
+            secret |= {line.strip() for line in inside if len(line.strip()) >= MIN_LEAK_LEN}
+            public |= {line.strip() for line in outside}
+    lines = {line.strip() for c in read_notebook(exercise).cells for line in c.source.split("\n")}
+    assert sorted((secret - public) & lines) == [], f"solution lines survived into {exercise.name}"
+
+
+@pytest.fixture(scope="module")
+def grades():
+    """`course grade --json` on every solution and every exercise, in one call, in smoke mode."""
+    paths = [str(p.relative_to(ROOT)) for p in SOLUTIONS + EXERCISES]
+    env = {**os.environ, "COURSE_SMOKE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "course_utils", "grade", *paths, "--json", "--timeout", "300"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=3000)
+    assert proc.returncode == 0, proc.stderr
+    return {r["path"]: r for r in json.loads(proc.stdout)["results"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_solution_scores_full_marks(grades, solution):
+    """Does every solution notebook run without an error in any cell and score every point?"""
+    r = grades[f"solutions/{solution.name}"]
+    assert r["error"] is None and r["cell_errors"] == []
+    failed = {q["id"]: [c["message"] for c in q["cases"] if not c["passed"]] for q in r["questions"] if not q["passed"]}
+    assert failed == {} and r["score"] == r["possible"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.name)
+def test_exercise_scores_zero_with_not_implemented_yet(grades, exercise):
+    """Does every untouched exercise run to the end, score 0, and say "not implemented yet" for each question,
+    with no cell failing for any other reason than a stub?"""
+    r = grades[f"exercises/{exercise.name}"]
+    assert r["error"] is None and r["score"] == 0 and r["possible"] > 0
+    assert [e for e in r["cell_errors"] if e["ename"] != "NotImplementedError"] == [], \
+        "a cell after a stub crashed (it should not depend on an unanswered question)"
+    assert {q["id"]: q["status"] for q in r["questions"]} == {q["id"]: NOT_IMPLEMENTED for q in r["questions"]}
+    for q in r["questions"]:
+        assert any("not implemented yet" in c["message"].lower() for c in q["cases"]), q["id"]
