@@ -97,7 +97,7 @@ def test_stub_reports_not_implemented(qid):
 
 
 # --------------------------------------------------------------------------- 02.value_mul_backward
-def _value_with_mul(backward_rule, forward=lambda a, b: a * b, wrap=True):
+def _value_with_mul(backward_rule, forward=lambda a, b: a * b, wrap=True, attach=True, return_out=True):
     """A Value class whose __mul__ uses a (possibly wrong) forward and backward rule."""
 
     class V(RefValue):
@@ -109,8 +109,9 @@ def _value_with_mul(backward_rule, forward=lambda a, b: a * b, wrap=True):
             def _backward():
                 backward_rule(self, other, out)
 
-            out._backward = _backward
-            return out
+            if attach:
+                out._backward = _backward
+            return out if return_out else None
 
     return V
 
@@ -142,14 +143,22 @@ def _mul_right(a, b, out):
     (_value_with_mul(_mul_assign), "a node used twice", "+="),
     (_value_with_mul(_mul_assign), "a gradient a node already holds", "+="),
     (_value_with_mul(_mul_right, wrap=False), "works with a plain number", "Wrap a number"),
+    (_value_with_mul(_mul_right, attach=False), "the output's _backward is attached", "out._backward = _backward"),
 ])
 def test_value_mul_mistakes(wrong, case, word):
     """Does each wrong __mul__ fail the case for its mistake?"""
     _assert_fails("02.value_mul_backward", wrong, case, word)
 
 
+def test_value_mul_without_return_says_so():
+    """Does a __mul__ that forgets `return out` get told so, instead of an AttributeError on None?"""
+    case = _case(_run("02.value_mul_backward", _value_with_mul(_mul_right, return_out=False)), "forward")
+    assert not case.passed
+    assert "returned None" in case.message and "return out" in case.message
+
+
 # --------------------------------------------------------------------------- 02.value_tanh
-def _value_with_tanh(rule, forward=math.tanh, keep_child=True):
+def _value_with_tanh(rule, forward=math.tanh, keep_child=True, return_out=True):
     class V(RefValue):
         def tanh(self):
             t = forward(self.data)
@@ -159,7 +168,7 @@ def _value_with_tanh(rule, forward=math.tanh, keep_child=True):
                 rule(self, out, t)
 
             out._backward = _backward
-            return out
+            return out if return_out else None
 
     return V
 
@@ -179,6 +188,13 @@ def _tanh_right(a, out, t):
 def test_value_tanh_mistakes(wrong, case, word):
     """Does each wrong tanh fail the case for its mistake?"""
     _assert_fails("02.value_tanh", wrong, case, word)
+
+
+def test_value_tanh_without_return_says_so():
+    """Does a tanh that forgets `return out` get told so in the cases that backpropagate through it?"""
+    case = _case(_run("02.value_tanh", _value_with_tanh(_tanh_right, return_out=False)), "local derivative")
+    assert not case.passed
+    assert "returned None" in case.message and "return out" in case.message
 
 
 # --------------------------------------------------------------------------- 02.topological_order
@@ -258,6 +274,10 @@ def _lin_db_mean(dZ, X, W):
     return dZ @ W.T, X.T @ dZ, dZ.mean(axis=0)
 
 
+def _lin_dw_over_b(dZ, X, W):
+    return dZ @ W.T, X.T @ dZ / len(X), dZ.sum(axis=0)  # a second 1/B: dZ already has one
+
+
 def _lin_in_place(dZ, X, W):
     X -= X.mean(axis=0)  # "normalises" the caller's input
     return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)
@@ -270,6 +290,7 @@ def _lin_in_place(dZ, X, W):
     (_lin_db_axis1, "db is summed over the batch axis", "axis=0"),
     (_lin_db_not_summed, "db is summed over the batch axis", "not summing"),
     (_lin_db_mean, "db is the batch sum", "do not average"),
+    (_lin_dw_over_b, "dW is not divided by B", "already carries the 1/B"),
     (_lin_in_place, "leaves dZ, X and W unchanged", "do not write"),
 ])
 def test_linear_backward_mistakes(wrong, case, word):
@@ -288,6 +309,7 @@ def _relu_in_place(dA, Z):
     (lambda dA, Z: dA * (dA > 0), "the mask comes from the input Z", "not with dA > 0"),
     (lambda dA, Z: (Z > 0).astype(float), "multiplies dA by the mask", "upstream gradient"),
     (_relu_in_place, "does not modify dA in place", "new array"),
+    (lambda dA, Z: dA * (Z >= 0), "at exactly Z = 0", "strict mask Z > 0"),
 ])
 def test_relu_backward_mistakes(wrong, case, word):
     """Does each wrong ReLU backward fail the case for its mistake?"""
@@ -296,13 +318,15 @@ def test_relu_backward_mistakes(wrong, case, word):
 
 # --------------------------------------------------------------------------- 02.softmax_cross_entropy
 def _sce(logits, y, axis=1, keepdims=True, shift=True, reduce="mean", log_of_softmax=False, sign=1.0,
-         scale_by_b=True, in_place=False):
+         scale_by_b=True, in_place=False, global_max=False, onehot_by_column=False):
     """softmax_cross_entropy with one knob per typical mistake."""
     B = logits.shape[0]
     if shift:
         if in_place:
             logits -= logits.max(axis=axis, keepdims=True)
             shifted = logits
+        elif global_max:
+            shifted = logits - logits.max()  # one number for the whole batch
         else:
             shifted = logits - logits.max(axis=axis, keepdims=True)
     else:
@@ -315,6 +339,9 @@ def _sce(logits, y, axis=1, keepdims=True, shift=True, reduce="mean", log_of_sof
     loss = per_example.mean() if reduce == "mean" else per_example.sum()
     onehot = np.eye(logits.shape[1])[y]
     dlogits = sign * (p - onehot)
+    if onehot_by_column:
+        dlogits = p.copy()
+        dlogits[:, y] -= 1  # every row, at every label of the batch
     if scale_by_b:
         dlogits = dlogits / B
     return float(loss), dlogits
@@ -330,6 +357,8 @@ def _sce(logits, y, axis=1, keepdims=True, shift=True, reduce="mean", log_of_sof
     (lambda logits, y: _sce(logits, y, sign=-1.0), "gradient for one example", "not onehot - softmax"),
     (lambda logits, y: _sce(logits, y, scale_by_b=False), "gradient for a batch", "batch size B"),
     (lambda logits, y: _sce(logits, y, in_place=True), "does not modify logits in place", "logits -="),
+    (lambda logits, y: _sce(logits, y, global_max=True), "each row is shifted by its own maximum", "logits.max()"),
+    (lambda logits, y: _sce(logits, y, onehot_by_column=True), "the 1 is subtracted once per row", "np.arange(B), y"),
 ])
 def test_softmax_cross_entropy_mistakes(wrong, case, word):
     """Does each wrong softmax cross-entropy fail the case for its mistake?"""
@@ -340,7 +369,16 @@ def test_softmax_without_max_shift_passes_small_logits_cases():
     """Does the overflow case single out a missing shift (other cases accept an unshifted softmax)?"""
     result = _run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, shift=False))
     failed = {c.name.split(":")[0] for c in result.cases if not c.passed}
-    assert failed == {"large logits (1000) give a finite loss and gradient", "a hopeless prediction gives its true loss (log-softmax, not log(softmax))"}
+    assert failed == {"large logits (1000) give a finite loss and gradient",
+                      "each row is shifted by its own maximum (rows 2000 apart stay finite)",
+                      "a hopeless prediction gives its true loss (log-softmax, not log(softmax))"}
+
+
+def test_softmax_one_hot_mistake_is_not_blamed_on_the_batch_size():
+    """Does dlogits[:, y] -= 1 fail the one-hot case only, not the 1/B case (whose hint would mislead)?"""
+    result = _run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, onehot_by_column=True))
+    failed = {c.name for c in result.cases if not c.passed}
+    assert failed == {"the 1 is subtracted once per row, at its own label (i, y_i)"}
 
 
 # --------------------------------------------------------------------------- 02.gradient_check
@@ -364,12 +402,32 @@ def _ng(f, x, eps=1e-5, forward=False, denom=2.0, restore=True, flat_rows=False)
     (lambda f, x, eps=1e-5: _ng(f, x, eps, denom=1.0), "divides by 2*eps", "2 * eps"),
     (lambda f, x, eps=1e-5: _ng(f, x, eps, forward=True), "central, not forward", "f(x + eps) - f(x - eps)"),
     (lambda f, x, eps=1e-5: _ng(f, x, eps, flat_rows=True), "every coordinate of a 2-D x", "np.ndindex"),
-    (lambda f, x, eps=1e-5: _ng(f, x, eps, restore=False), "leaves x as it was", "old value back"),
+    (lambda f, x, eps=1e-5: _ng(f, x, eps, restore=False), "leaves x as it was", "x[i] = old"),
 ])
 def test_gradient_check_mistakes(wrong, case, word):
     """Does each wrong numerical gradient fail the case for its mistake?"""
     _assert_fails("02.gradient_check", wrong, case, word)
 
+
+def _ng_step_back(f, x, eps=1e-5):
+    """Central differences that undo the perturbation by arithmetic, which can miss the old value by an ulp."""
+    grad = np.zeros_like(x, dtype=float)
+    for i in np.ndindex(x.shape):
+        x[i] += eps
+        plus = f(x)
+        x[i] -= 2 * eps
+        minus = f(x)
+        x[i] += eps
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def test_gradient_check_step_back_fails_only_the_restore_case():
+    """Does x[i] += eps ... x[i] += eps pass the value cases and fail the restore case with the rounding named?"""
+    result = _run("02.gradient_check", _ng_step_back)
+    failed = [c for c in result.cases if not c.passed]
+    assert [c.name for c in failed] == ["leaves x as it was (every perturbed entry restored)"]
+    assert "floating point" in failed[0].message
 
 # --------------------------------------------------------------------------- 02.train_mlp
 def _train_step_wrong(params, X, y, lr, sign=1.0, rebind=False, skip_bias=False, no_mask=False,

@@ -20,9 +20,17 @@ from ..registry import question
 q = question("02.value_mul_backward", "The local derivatives of a * b", answers=["Value"])
 
 
+def _product(a, b, what):
+    """a * b, failing with a clear message when __mul__ forgot to return its output node."""
+    out = a * b
+    if out is None:
+        raise CheckFailure(f"{what} returned None: __mul__ must end with `return out`.")
+    return out
+
+
 def _mul_graph(Value, a_data=2.0, b_data=-3.0, out_grad=1.0):
     a, b = call(Value, a_data, name="Value"), call(Value, b_data, name="Value")
-    out = a * b
+    out = _product(a, b, f"Value({a_data}) * Value({b_data})")
     out.grad = out_grad
     call(out._backward, name="out._backward")
     return a, b, out
@@ -31,8 +39,18 @@ def _mul_graph(Value, a_data=2.0, b_data=-3.0, out_grad=1.0):
 @q.case("forward: Value(2.0) * Value(-3.0) has data -6.0", hint="__mul__ computes self.data * other.data.")
 def _(Value):
     a, b = Value(2.0), Value(-3.0)
-    out = a * b
+    out = _product(a, b, "Value(2.0) * Value(-3.0)")
     expect_close(out.data, -6.0, what="(Value(2.0) * Value(-3.0)).data")
+
+
+@q.case("the output's _backward is attached (out._backward = _backward)",
+        hint="Defining `def _backward(): ...` inside __mul__ is not enough: attach it with "
+             "`out._backward = _backward` before `return out`, or backward() never calls it.")
+def _(Value):
+    a, b, out = _mul_graph(Value)
+    if a.grad == 0.0 and b.grad == 0.0:
+        raise CheckFailure("after out = a * b (a=2, b=-3), out.grad = 1 and out._backward(), a.grad and b.grad "
+                           "are both still 0: out._backward did nothing.")
 
 
 @q.case("local derivatives: d(a*b)/da = b and d(a*b)/db = a",
@@ -56,7 +74,7 @@ def _(Value):
              "the first contribution, so a gets a instead of 2a.")
 def _(Value):
     a = call(Value, 3.0, name="Value")
-    out = a * a
+    out = _product(a, a, "Value(3.0) * itself")
     out.grad = 1.0
     call(out._backward, name="out._backward")
     expect_close(a.grad, 6.0, what="a.grad after out = a * a (a=3), out.grad = 1, out._backward()")
@@ -67,7 +85,7 @@ def _(Value):
 def _(Value):
     a, b = Value(2.0), Value(-3.0)
     a.grad, b.grad = 0.5, -1.0
-    out = a * b
+    out = _product(a, b, "Value(2.0) * Value(-3.0)")
     out.grad = 1.0
     call(out._backward, name="out._backward")
     expect_close(a.grad, 0.5 - 3.0, what="a.grad (it held 0.5 before) after out = a * b, out._backward()")
@@ -78,7 +96,7 @@ def _(Value):
         "(`other = other if isinstance(other, Value) else Value(other)`), as __add__ does.")
 def _(Value):
     a = Value(2.0)
-    out = a * 4
+    out = _product(a, 4, "Value(2.0) * 4")
     out.grad = 1.0
     call(out._backward, name="out._backward")
     expect_close(out.data, 8.0, what="(Value(2.0) * 4).data")
@@ -93,6 +111,8 @@ def _tanh_graph(Value, x, out_grad=1.0, start_grad=0.0):
     a = Value(x)
     a.grad = start_grad
     out = call(a.tanh, name=f"Value({x}).tanh")
+    if out is None:
+        raise CheckFailure(f"Value({x}).tanh() returned None: tanh must end with `return out`.")
     out.grad = out_grad
     call(out._backward, name="out._backward")
     return a, out
@@ -280,6 +300,15 @@ def _(linear_backward):
     expect_close(dW, rW, what="dW")
 
 
+@q.case("dW is not divided by B (the 1/B of the mean is already in dZ)",
+        hint="Do not divide dW (or db) by the batch size: dZ = dL/dZ already carries the 1/B of the mean loss, "
+             "so dW = X.T @ dZ with no extra factor.")
+def _(linear_backward):
+    (_, dW, _), (_, rW, _) = _linear_call(linear_backward, seed=3)
+    if np.shape(dW) == rW.shape and np.allclose(dW, rW / _B, rtol=1e-6, atol=1e-12):
+        raise CheckFailure(f"dW is X.T @ dZ divided by B = {_B}: it is {_B} times too small.")
+
+
 @q.case("db is summed over the batch axis: shape (D_out,) like b",
         hint="db = dZ.sum(axis=0). Summing over axis=1, keeping dims, or not summing at all gives the wrong shape.")
 def _(linear_backward):
@@ -331,6 +360,14 @@ def _(relu_backward):
     Z = np.array([[0.5, -0.5], [2.0, 1.0]])
     dA = np.array([[3.0, 7.0], [-2.0, 0.25]])
     _relu_check(relu_backward, dA, Z, "relu_backward(dA, Z)")
+
+
+@q.case("at exactly Z = 0 the slope is 0 (Z > 0, not Z >= 0)",
+        hint="Use the strict mask Z > 0: at Z = 0 we take the slope 0, as PyTorch does (Z >= 0 takes 1).")
+def _(relu_backward):
+    Z = np.array([[0.0, 1.0, -1.0], [2.0, 0.0, 0.0]])
+    dA = np.array([[5.0, 1.0, 1.0], [1.0, -2.0, 3.0]])
+    _relu_check(relu_backward, dA, Z, "relu_backward(dA, Z) where some Z are exactly 0")
 
 
 @q.case("does not modify dA in place",
@@ -399,6 +436,18 @@ def _(softmax_cross_entropy):
     expect_close(loss, ref_softmax_cross_entropy(logits, y)[0], rtol=1e-6, what="loss")
 
 
+@q.case("each row is shifted by its own maximum (rows 2000 apart stay finite)",
+        hint="Subtract each row's own maximum, logits.max(axis=1, keepdims=True), not one number for the whole "
+             "batch (logits.max()): a row far below the batch maximum underflows to exp(...) = 0 and log(0) = -inf.")
+def _(softmax_cross_entropy):
+    logits, y = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1003.0]]), np.array([0, 1])
+    with np.errstate(all="ignore"):
+        loss, dlogits = _sce_call(softmax_cross_entropy, logits, y)
+    expect_finite(loss, what="loss for rows [1000, 999, 998] and [-1000, -1001, -1003]")
+    expect_finite(dlogits, what="dlogits for rows [1000, 999, 998] and [-1000, -1001, -1003]")
+    expect_close(loss, ref_softmax_cross_entropy(logits, y)[0], rtol=1e-6, what="loss")
+
+
 @q.case("a hopeless prediction gives its true loss (log-softmax, not log(softmax))",
         hint="Compute log-probabilities directly: log_softmax = shifted - log(sum(exp(shifted))). "
              "log(softmax) takes log(0) = -inf when a probability underflows to 0.")
@@ -421,9 +470,24 @@ def _(softmax_cross_entropy):
         hint="Divide by the batch size B: the loss is a mean over B examples, so dL/dz = (softmax - onehot) / B.")
 def _(softmax_cross_entropy):
     rng = np.random.default_rng(3)
+    # Every label the same, so this case isolates the 1/B from how the one-hot is indexed (next case).
+    logits, y = rng.standard_normal((6, 4)), np.full(6, 2)
+    _, dlogits = _sce_call(softmax_cross_entropy, logits, y)
+    expect_close(dlogits, ref_softmax_cross_entropy(logits, y)[1], rtol=1e-6, what="dlogits (B = 6, every label 2)")
+
+
+@q.case("the 1 is subtracted once per row, at its own label (i, y_i)",
+        hint="Subtract the one-hot with dlogits[np.arange(B), y] -= 1 (row i, column y_i). dlogits[:, y] -= 1 "
+             "subtracts 1 in every row at every label of the batch.")
+def _(softmax_cross_entropy):
+    rng = np.random.default_rng(5)
     logits, y = rng.standard_normal((6, 4)), np.array([0, 1, 2, 3, 3, 0])
     _, dlogits = _sce_call(softmax_cross_entropy, logits, y)
-    expect_close(dlogits, ref_softmax_cross_entropy(logits, y)[1], rtol=1e-6, what="dlogits (B = 6)")
+    row_sums = np.asarray(dlogits, dtype=np.float64).sum(axis=1)
+    if not np.allclose(row_sums, 0.0, atol=1e-9):
+        raise CheckFailure(f"the rows of dlogits should each sum to 0 (probabilities sum to 1, minus one 1), "
+                           f"but they sum to {np.round(row_sums, 4).tolist()} for labels y = {y.tolist()}.")
+    expect_close(dlogits, ref_softmax_cross_entropy(logits, y)[1], rtol=1e-6, what="dlogits (B = 6, mixed labels)")
 
 
 @q.case("does not modify logits in place",
@@ -442,7 +506,8 @@ q = question("02.gradient_check", "Numerical gradient by central differences", a
 def _(numerical_gradient):
     w = np.array([2.0, -1.0, 0.5, 3.0])
     x = np.array([0.3, -0.7, 1.1, 0.0])
-    got = call(numerical_gradient, lambda v: float(w @ v), x, eps=1e-4, name="numerical_gradient")
+    got = call(numerical_gradient, lambda v: float(w @ v), x, eps=1e-4, check_mutation=False,
+               name="numerical_gradient")
     expect_close(got, w, rtol=1e-6, atol=1e-8, what="numerical_gradient(f, x) for f(x) = w . x")
 
 
@@ -451,7 +516,8 @@ def _(numerical_gradient):
              "eps^2, a forward difference's only like eps.")
 def _(numerical_gradient):
     x = np.array([1.0, -1.5, 2.0])
-    got = call(numerical_gradient, lambda v: float((v ** 3).sum()), x, eps=1e-3, name="numerical_gradient")
+    got = call(numerical_gradient, lambda v: float((v ** 3).sum()), x, eps=1e-3, check_mutation=False,
+               name="numerical_gradient")
     expect_close(got, 3 * np.array([1.0, -1.5, 2.0]) ** 2, rtol=0, atol=1e-5,
                  what="numerical_gradient(f, x, eps=1e-3) for f(x) = sum(x**3), against 3x^2")
 
@@ -461,17 +527,27 @@ def _(numerical_gradient):
 def _(numerical_gradient):
     W = np.arange(6.0).reshape(2, 3) - 2.5
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]])
-    got = call(numerical_gradient, lambda v: float((W * v ** 2).sum()), x, eps=1e-5, name="numerical_gradient")
+    got = call(numerical_gradient, lambda v: float((W * v ** 2).sum()), x, eps=1e-5, check_mutation=False,
+               name="numerical_gradient")
     expect_shape(got, (2, 3), what="numerical_gradient(f, x) for x of shape (2, 3)")
     expect_close(got, 2 * W * np.array([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]]), rtol=1e-5, atol=1e-7,
                  what="numerical_gradient(f, x) for f(x) = sum(W * x**2)")
 
 
 @q.case("leaves x as it was (every perturbed entry restored)",
-        hint="After evaluating f at x + eps and x - eps, put the old value back (x[i] = old), or perturb a copy.")
+        hint="Save old = x[i] before perturbing and put it back with x[i] = old (or perturb a copy of x).")
 def _(numerical_gradient):
-    x = np.array([0.25, -0.5, 0.75])
-    call(numerical_gradient, lambda v: float(np.sin(v).sum()), x, eps=1e-5, name="numerical_gradient")  # call() fails if x changed
+    original = np.array([0.1, -0.5, 0.7, 1.3])
+    x = original.copy()
+    call(numerical_gradient, lambda v: float(np.sin(v).sum()), x, eps=1e-5, check_mutation=False,
+         name="numerical_gradient")
+    if np.array_equal(x, original):
+        return
+    drift = float(np.max(np.abs(x - original)))
+    if drift < 1e-12:
+        raise CheckFailure(f"x changed by {drift:.1e}: x[i] += eps; x[i] -= 2 * eps; x[i] += eps does not come back "
+                           "exactly to the old value in floating point (each step rounds).")
+    raise CheckFailure(f"x changed in place (by up to {drift:.3g}): an entry was left perturbed.")
 
 
 # =========================================================================== 02.train_mlp
