@@ -26,7 +26,7 @@ def read_idx(path) -> np.ndarray:
     if zero != 0 or dtype_code != 0x08:  # 0x08: unsigned byte, the only type MNIST uses
         raise DataError(f"{path} is not an unsigned-byte IDX file (magic {data[:4].hex()})")
     dims = struct.unpack(">" + "I" * ndim, data[4: 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    body = np.frombuffer(bytearray(data), dtype=np.uint8, offset=4 + 4 * ndim)  # bytearray: writable
     if body.size != int(np.prod(dims)):
         raise DataError(f"{path}: header says {dims} but holds {body.size} bytes")
     return body.reshape(dims)
