@@ -1,0 +1,490 @@
+"""``course book``: build the course site with Jupyter Book 1.x, learner and instructor editions.
+
+The book is built from the repository root (``jupyter-book build . --config book/_config.yml``), so
+every notebook exists once, where it lives (``notebooks/``, ``exercises/``, ``solutions/``). Before
+calling jupyter-book, :func:`build`
+
+1. writes ``book/results.md`` from ``benchmarks/results.json`` (:func:`results_markdown`);
+2. vendors MathJax 3 from the npm registry into ``book/_build/vendor/mathjax`` (:func:`vendor_mathjax`),
+   so that the site typesets math with no network;
+3. writes the table of contents of the edition into ``book/_build/toc/``: ``book/_toc.yml`` without
+   the pages that are not written yet (:func:`prune_toc`), plus, for the instructor edition, the
+   solution notebook of every exercise page (:func:`instructor_toc`).
+
+Notebooks execute in smoke mode (``COURSE_SMOKE=1``) and jupyter-cache keeps their outputs in
+``book/_build/.jupyter_cache``, shared by both editions; warnings are errors (``-W -n --keep-going``).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from .paths import cache_dir, repo_root
+
+EDITIONS = ("learner", "instructor")
+SOLUTIONS_CAPTION = "Solutions (instructor edition)"
+
+# MathJax 3, served from the site's _static folder (https://docs.mathjax.org/en/v3.2-latest/web/hosting.html).
+# The npm tarball is verified against this hash (sha256 of the registry's mathjax-3.2.2.tgz).
+MATHJAX_VERSION = "3.2.2"
+MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
+# What the site needs from the package's es5/ folder: the combined TeX + CommonHTML component, its
+# web fonts, and the components its menu loads on demand (accessibility, speech rules).
+MATHJAX_FILES = ("tex-chtml-full.js", "output/chtml/fonts/woff-v2/", "ui/", "a11y/", "sre/")
+MATHJAX_TGZ_ENV = "COURSE_MATHJAX_TGZ"  # a local mathjax-3.2.2.tgz, for machines without the npm registry
+
+
+# ----------------------------------------------------------------------------- paths and config
+
+def _root(root: Path | str | None = None) -> Path:
+    """The repository root: ``root`` if given, else the course checkout, else the current folder."""
+    return Path(root).resolve() if root else (repo_root() or Path.cwd().resolve())
+
+
+def site_dir(edition: str = "learner", root: Path | str | None = None) -> Path:
+    """The folder holding the built HTML of an edition (``index.html`` and the pages)."""
+    return output_dir(edition, root) / "_build" / "html"
+
+
+def output_dir(edition: str = "learner", root: Path | str | None = None) -> Path:
+    """What ``jupyter-book --path-output`` gets for an edition (it appends ``_build/html``)."""
+    root = _root(root)
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    return root / "book" if edition == "learner" else root / "book" / "_build" / "instructor"
+
+
+def read_config(root: Path | str | None = None) -> dict:
+    """``book/_config.yml`` as a dict."""
+    import yaml
+
+    return yaml.safe_load((_root(root) / "book" / "_config.yml").read_text(encoding="utf-8"))
+
+
+def repository(root: Path | str | None = None) -> tuple[str, str]:
+    """The repository URL and branch from the book's config (the one place they are written)."""
+    repo = read_config(root)["repository"]
+    return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def colab_url(notebook: str, root: Path | str | None = None) -> str:
+    """The Colab address that opens ``notebook`` (a path from the repository root) from GitHub."""
+    url, branch = repository(root)
+    github = url.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{github}/blob/{branch}/{notebook}"
+
+
+# ----------------------------------------------------------------------------- table of contents
+
+def load_toc(path: Path | str) -> dict:
+    """A ``_toc.yml`` (jb-book format) as a dict."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def _entries(toc: dict):
+    """Every entry dict that names a file, depth first, in reading order (the root excluded)."""
+    def walk(items):
+        for item in items or []:
+            if "file" in item:
+                yield item
+            yield from walk(item.get("sections"))
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        yield from walk(part.get("chapters"))
+
+
+def toc_docnames(toc: dict) -> list[str]:
+    """The pages of a table of contents in reading order, root first (paths without suffix)."""
+    return [toc["root"]] + [entry["file"] for entry in _entries(toc)]
+
+
+def doc_path(docname: str, root: Path | str | None = None) -> Path | None:
+    """The source file of a page (``.md`` or ``.ipynb``), or None if it does not exist."""
+    root = _root(root)
+    for suffix in (".ipynb", ".md"):
+        path = root / f"{docname}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def prune_toc(toc: dict, root: Path | str | None = None) -> tuple[dict, list[str]]:
+    """A copy of ``toc`` without the pages whose file does not exist; returns (toc, missing pages).
+
+    A missing chapter takes its sections with it only if they are missing too: an existing section
+    is promoted to take the chapter's place. Parts left empty are dropped.
+    """
+    missing: list[str] = []
+
+    def keep(items):
+        kept = []
+        for item in items or []:
+            sections = keep(item.get("sections"))
+            if doc_path(item["file"], root) is None:
+                missing.append(item["file"])
+                kept.extend(sections)
+                continue
+            item = {k: v for k, v in item.items() if k != "sections"}
+            if sections:
+                item["sections"] = sections
+            kept.append(item)
+        return kept
+
+    pruned = {k: v for k, v in toc.items() if k != "parts"}
+    if doc_path(toc["root"], root) is None:
+        raise FileNotFoundError(f"the root page of the book does not exist: {toc['root']}")
+    parts = []
+    for part in toc.get("parts", []):
+        chapters = keep(part.get("chapters"))
+        if chapters:
+            parts.append({**{k: v for k, v in part.items() if k != "chapters"}, "chapters": chapters})
+    pruned["parts"] = parts
+    return pruned, missing
+
+
+def instructor_toc(toc: dict) -> dict:
+    """The learner ``toc`` plus a part with the solution notebook of every exercise page."""
+    toc = copy.deepcopy(toc)
+    solutions = [
+        {"file": "solutions/" + entry["file"].removeprefix("exercises/")}
+        for entry in _entries(toc) if entry["file"].startswith("exercises/")
+    ]
+    if solutions:
+        toc.setdefault("parts", []).append({"caption": SOLUTIONS_CAPTION, "chapters": solutions})
+    return toc
+
+
+def write_toc(toc: dict, path: Path) -> Path:
+    """Write a table of contents as YAML (with a header saying it is generated)."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Generated by `course book build` from book/_toc.yml; do not edit.\n"
+    path.write_text(text + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def edition_toc(edition: str, root: Path | str | None = None) -> tuple[dict, list[str]]:
+    """The table of contents of an edition, pruned to pages that exist; returns (toc, missing)."""
+    toc = load_toc(_root(root) / "book" / "_toc.yml")
+    if edition == "instructor":
+        toc = instructor_toc(toc)
+    return prune_toc(toc, root)
+
+
+def built_toc(edition: str = "learner", root: Path | str | None = None) -> dict:
+    """The table of contents that the last build of an edition used (``book/_build/toc/<edition>.yml``)."""
+    return load_toc(_root(root) / "book" / "_build" / "toc" / f"{edition}.yml")
+
+
+# ----------------------------------------------------------------------------- results page
+
+RESULTS_JSON = Path("benchmarks") / "results.json"
+RESULTS_PAGE = Path("book") / "results.md"
+
+
+def _cell(value) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ").strip() or "–"
+
+
+def _number(value) -> str:
+    """A figure with 4 significant digits (thousands separated), as a reader wants to see it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _cell(value)
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _lesson(lesson: str) -> str:
+    """The lesson cell: a ``{lesson}`` link when the lesson is a two-digit number."""
+    lesson = str(lesson)
+    return f"{{lesson}}`{lesson}`" if re.fullmatch(r"\d{2}", lesson) else _cell(lesson)
+
+
+def results_markdown(results: dict | None) -> str:
+    """The Markdown of the results page for the content of ``benchmarks/results.json`` (or None)."""
+    lines = [
+        "# Results",
+        "",
+        "% Generated by `course book results` from benchmarks/results.json; do not edit.",
+        "",
+        "The headline figures of each lesson, recorded by the notebook itself (`record(...)`) when",
+        "`course bench` ran it headless in a fresh kernel. **Full mode** is the lesson as a learner",
+        "runs it; **smoke mode** (tiny data, one epoch) only shows that the notebook runs, and its",
+        "figures say nothing about the method. Each run names its device, machine, date and wall time.",
+        "",
+    ]
+    runs = list((results or {}).get("runs") or [])
+    if not runs:
+        lines += [
+            "```{note}",
+            "Nothing measured yet. Run `course bench` (smoke mode) or `course bench --full`, then",
+            "`make book` to bring the figures here.",
+            "```",
+            "",
+        ]
+        return "\n".join(lines)
+    for mode, title in (("full", "Full mode"), ("smoke", "Smoke mode")):
+        mode_runs = sorted((r for r in runs if r.get("mode") == mode),
+                           key=lambda r: (str(r.get("lesson", "")), str(r.get("device", "")),
+                                          str(r.get("notebook", ""))))
+        lines += [f"## {title}", ""]
+        if not mode_runs:
+            lines += [f"No {mode}-mode run yet (`course bench{' --full' if mode == 'full' else ''}`).", ""]
+            continue
+        for run in mode_runs:
+            wall = run.get("wall_time_s")
+            facts = [f"on `{_cell(run.get('device', '?'))}`", _cell(run.get("machine", "")), _cell(run.get("date", ""))]
+            if isinstance(wall, (int, float)):
+                facts.append(f"{wall:.0f} s wall time")
+            lines += [f"**{_lesson(run.get('lesson', ''))}**, " + " · ".join(f for f in facts if f != "–"), ""]
+            figures = run.get("figures") or {}
+            status = run.get("status", "ok")
+            if status != "ok":
+                lines += [f"Run **{_cell(status)}**" + (f": {_cell(run['error'])}" if run.get("error") else "") + ".", ""]
+                continue
+            if not figures:
+                lines += ["No figure recorded.", ""]
+                continue
+            lines += ["| Figure | Value | Unit |", "|---|---|---|"]
+            for name, fig in sorted(figures.items()):
+                value = fig.get("value") if isinstance(fig, dict) else fig
+                unit = fig.get("unit", "") if isinstance(fig, dict) else ""
+                shown = _number(value)
+                if unit == "fraction" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    shown += f" ({100 * value:.2f} %)"
+                lines.append(f"| `{_cell(name)}` | {shown} | {_cell(unit)} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def read_results(root: Path | str | None = None) -> dict | None:
+    """``benchmarks/results.json``, or None when it is missing, empty or not valid JSON."""
+    path = _root(root) / RESULTS_JSON
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if text.strip() else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_results_page(root: Path | str | None = None) -> bool:
+    """Write ``book/results.md`` from the benchmark results; True if the file changed."""
+    path = _root(root) / RESULTS_PAGE
+    text = results_markdown(read_results(root))
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+# ----------------------------------------------------------------------------- MathJax
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _mathjax_tarball() -> Path:
+    """The verified MathJax npm tarball: ``$COURSE_MATHJAX_TGZ``, the user cache, or ``npm pack``."""
+    if os.environ.get(MATHJAX_TGZ_ENV):
+        candidates = [Path(os.environ[MATHJAX_TGZ_ENV])]
+    else:
+        candidates = [cache_dir() / "vendor" / f"mathjax-{MATHJAX_VERSION}.tgz"]
+    for path in candidates:
+        if path.is_file() and _sha256(path) == MATHJAX_SHA256:
+            return path
+    if os.environ.get(MATHJAX_TGZ_ENV):
+        raise RuntimeError(f"{candidates[0]} is not mathjax-{MATHJAX_VERSION}.tgz (SHA-256 should be {MATHJAX_SHA256})")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            "MathJax is needed to build the book and npm is not installed. Install Node.js and npm "
+            "(Debian: apt-get install nodejs npm, or run .ci/install-system-deps.sh), or download "
+            f"mathjax-{MATHJAX_VERSION}.tgz from the npm registry and set {MATHJAX_TGZ_ENV} to its path.")
+    target = candidates[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        packed = Path(tmp) / f"mathjax-{MATHJAX_VERSION}.tgz"
+        actual = _sha256(packed)
+        if actual != MATHJAX_SHA256:
+            raise RuntimeError(f"npm gave a mathjax-{MATHJAX_VERSION}.tgz with SHA-256 {actual}, expected {MATHJAX_SHA256}")
+        partial = target.with_suffix(".part")
+        shutil.copyfile(packed, partial)
+        partial.replace(target)  # atomic: a half-copied file never becomes a cache hit
+    return target
+
+
+def vendor_mathjax(dest: Path | str | None = None) -> Path:
+    """Put MathJax's files for the site into ``dest`` (default ``book/_build/vendor``); returns the
+    folder holding ``mathjax/tex-chtml-full.js``. Does nothing when that version is already there."""
+    dest = Path(dest) if dest else _root() / "book" / "_build" / "vendor"
+    folder = dest / "mathjax"
+    stamp = folder / ".version"
+    if stamp.is_file() and stamp.read_text().strip() == MATHJAX_VERSION and (folder / MATHJAX_FILES[0]).is_file():
+        return dest
+    tarball = _mathjax_tarball()
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=dest))  # same file system: the final move is atomic
+    try:
+        with tarfile.open(tarball) as tar:
+            members = [m for m in tar.getmembers()
+                       if m.isfile() and (m.name == "package/LICENSE" or any(
+                           m.name == f"package/es5/{f}" or (f.endswith("/") and m.name.startswith(f"package/es5/{f}"))
+                           for f in MATHJAX_FILES))]
+            tar.extractall(tmp, members=members, filter="data")
+        staged = tmp / "mathjax"
+        shutil.copytree(tmp / "package" / "es5", staged)
+        shutil.copy2(tmp / "package" / "LICENSE", staged / "LICENSE")
+        (staged / ".version").write_text(MATHJAX_VERSION + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staged.replace(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+# ----------------------------------------------------------------------------- build
+
+def _jupyter_book() -> list[str]:
+    """The command that runs jupyter-book with this Python."""
+    script = Path(sys.executable).parent / "jupyter-book"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+
+
+def build_env(smoke: bool = True) -> dict:
+    """The environment of a book build: smoke mode or full mode, inline figures."""
+    env = dict(os.environ)
+    if smoke:
+        env["COURSE_SMOKE"] = "1"
+    else:
+        env.pop("COURSE_SMOKE", None)
+    # The kernel must draw figures inline; MPLBACKEND=Agg (set by `make test`) would drop them.
+    env.pop("MPLBACKEND", None)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def build(edition: str = "learner", root: Path | str | None = None, all_pages: bool = False,
+          strict: bool = False, smoke: bool = True, quiet: bool = False) -> int:
+    """Build one edition of the book; returns jupyter-book's exit status (0 = no warning).
+
+    The log goes to ``book/_build/logs/<edition>.log``; it says which notebooks executed and which
+    came from the cache.
+    """
+    root = _root(root)
+    start = time.perf_counter()
+    if write_results_page(root):
+        print(f"wrote {RESULTS_PAGE}")
+    vendor_mathjax(root / "book" / "_build" / "vendor")
+    toc, missing = edition_toc(edition, root)
+    if missing:
+        print("not written yet, left out of the table of contents: " + ", ".join(missing))
+        if strict:
+            print("--strict: every page of book/_toc.yml must exist", file=sys.stderr)
+            return 1
+    toc_path = write_toc(toc, root / "book" / "_build" / "toc" / f"{edition}.yml")
+    cmd = _jupyter_book() + [
+        "build", str(root), "--config", str(root / "book" / "_config.yml"), "--toc", str(toc_path),
+        "--path-output", str(output_dir(edition, root)), "-W", "-n", "--keep-going",
+    ] + (["--all"] if all_pages else [])
+    log_path = root / "book" / "_build" / "logs" / f"{edition}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    executed = cached = 0
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=root, env=build_env(smoke), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in proc.stdout:
+            log.write(line)
+            executed += "Executing notebook using" in line
+            cached += "Using cached notebook" in line
+            if not quiet:
+                sys.stdout.write(line)
+        rc = proc.wait()
+    seconds = time.perf_counter() - start
+    print(f"{edition} edition: {'built' if rc == 0 else f'FAILED (exit {rc})'} in {seconds:.0f} s; "
+          f"{executed} notebook(s) executed, {cached} from the cache; log: {log_path.relative_to(root)}; "
+          f"site: {site_dir(edition, root).relative_to(root)}/index.html")
+    return rc
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def _cmd_build(args) -> int:
+    return build("instructor" if args.instructor else "learner", all_pages=args.all,
+                 strict=args.strict, smoke=not args.full, quiet=args.quiet)
+
+
+def _cmd_results(args) -> int:
+    root = _root()
+    text = results_markdown(read_results(root))
+    path = root / RESULTS_PAGE
+    if args.check:
+        ok = path.exists() and path.read_text(encoding="utf-8") == text
+        print(f"{RESULTS_PAGE} is {'up to date' if ok else 'out of date: run `course book results`'}")
+        return 0 if ok else 1
+    print(f"{'wrote' if write_results_page(root) else 'unchanged:'} {RESULTS_PAGE}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    import functools
+    import http.server
+
+    folder = site_dir("instructor" if args.instructor else "learner")
+    if not (folder / "index.html").exists():
+        print(f"{folder} has no site yet: run `make book{'-instructor' if args.instructor else ''}` first")
+        return 1
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+        print(f"serving {folder} at http://127.0.0.1:{server.server_port}/ (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register ``course book build|results|serve``."""
+    p = sub.add_parser("book", help="build the course site (Jupyter Book)")
+    bsub = p.add_subparsers(dest="book_command", metavar="ACTION")
+    p_build = bsub.add_parser("build", help="build the learner edition (or --instructor) into book/_build")
+    p_build.add_argument("--instructor", action="store_true", help="the instructor edition, with solutions")
+    p_build.add_argument("--all", action="store_true", help="re-read every page (outputs still come from the cache)")
+    p_build.add_argument("--strict", action="store_true", help="fail if a page of book/_toc.yml does not exist")
+    p_build.add_argument("--full", action="store_true", help="execute notebooks in full mode, not smoke mode")
+    p_build.add_argument("--quiet", action="store_true", help="print only the summary (the log has the rest)")
+    p_build.set_defaults(handler=_cmd_build)
+    p_results = bsub.add_parser("results", help="write book/results.md from benchmarks/results.json")
+    p_results.add_argument("--check", action="store_true", help="only check that it is up to date")
+    p_results.set_defaults(handler=_cmd_results)
+    p_serve = bsub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/")
+    p_serve.add_argument("--instructor", action="store_true")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.set_defaults(handler=_cmd_serve)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])

@@ -1,0 +1,225 @@
+"""Does the built book work for a reader, offline, in a real browser?
+
+Debian's ``/usr/bin/chromium``, driven by Playwright (never a downloaded browser), opens the learner
+edition from a loopback HTTP server. Every page of the table of contents is visited once; the tests
+below check what that visit saw. Requests that would leave the machine are blocked and reported.
+Screenshots of the intro and a lesson go to ``tests/_artifacts/screenshots/``.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from course_utils import book
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+
+
+def require_chromium() -> None:
+    """Skip without Debian chromium, except in CI (CI=true), where its absence is a failure."""
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} not found: apt-get install chromium (or run .ci/install-system-deps.sh)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The learner edition, brought up to date (incremental: a no-op when nothing changed)."""
+    require_chromium()
+    assert book.build("learner", ROOT, quiet=True) == 0, "the book does not build: see book/_build/logs/learner.log"
+    return book.site_dir("learner", ROOT)
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """A loopback HTTP server on a free port serving the site; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian chromium under Playwright, headless."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def toc_pages() -> list[str]:
+    """The pages of the learner edition as last built, in reading order."""
+    return book.toc_docnames(book.built_toc("learner", ROOT))
+
+
+def _new_page(browser, base: str, record: dict):
+    """A page that blocks (and records) every request leaving the loopback server."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def route(r):
+        if r.request.url.startswith(base) or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            record["external"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and record["console"].append(m.text))
+    page.on("pageerror", lambda e: record["console"].append(f"uncaught: {e}"))
+    page.on("response", lambda r: r.status >= 400 and record["http"].append(f"{r.status} {r.url}"))
+    return page
+
+
+VISIT_JS = """() => {
+  const text = document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText;
+  return {
+    title: document.title,
+    links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+    images: Array.from(document.querySelectorAll('main img')).map(
+        i => ({src: i.currentSrc || i.src, width: i.naturalWidth, complete: i.complete})),
+    math_nodes: document.querySelectorAll('main .math, main span.math, main div.math').length,
+    mjx: document.querySelectorAll('mjx-container').length,
+    mjx_errors: document.querySelectorAll('mjx-merror').length,
+    raw_math: /\\$\\$|\\\\\\(|\\\\\\[/.test(text),
+    launch: Array.from(document.querySelectorAll('.dropdown-launch-buttons a, a.btn')).map(
+        a => ({text: a.innerText.trim(), href: a.href})),
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def visits(browser, server):
+    """Each page of the table of contents, visited once: what it logged, linked to and showed."""
+    out, lesson = {}, _screenshot_lesson()
+    for docname in toc_pages():
+        record = {"console": [], "external": [], "http": []}
+        page = _new_page(browser, server, record)
+        page.goto(server + docname + ".html", wait_until="load")
+        if page.evaluate("() => document.querySelector('main .math, main div.math, main span.math') !== null"):
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+            page.evaluate("() => MathJax.startup.promise")
+        record.update(page.evaluate(VISIT_JS))
+        for name, wanted in (("intro", "book/intro"), ("lesson", lesson), ("glossary", "book/glossary")):
+            if docname == wanted:
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        page.close()
+        out[docname] = record
+    return out
+
+
+def _screenshot_lesson() -> str:
+    """The page shot as 'a lesson': the first lesson if written, else the warm-up exercises."""
+    pages = toc_pages()
+    lessons = [p for p in pages if p.startswith("notebooks/")] or [p for p in pages if p.startswith("exercises/")]
+    return lessons[0] if lessons else "book/intro"
+
+
+def test_every_toc_page_loads_without_console_errors(visits):
+    """Does every page of the table of contents load with no console error, no failed request and
+    no request leaving the machine?"""
+    problems = {d: {k: v for k, v in r.items() if k in ("console", "external", "http") and v}
+                for d, r in visits.items()}
+    problems = {d: p for d, p in problems.items() if p}
+    assert not problems, problems
+    assert all(r["title"] for r in visits.values())
+
+
+def _ids(path: Path) -> set[str]:
+    return set(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
+
+
+def test_no_internal_link_is_broken(visits, server, site):
+    """Does every link into the site lead to a file that exists, and every #fragment to an id on
+    that page?"""
+    broken, ids = [], {}
+    for docname, record in visits.items():
+        for href in record["links"]:
+            if not href.startswith(server):
+                continue
+            parts = urlsplit(href)
+            rel = unquote(parts.path[len(urlsplit(server).path):]) or "index.html"
+            target = site / rel
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{docname}: {href}")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids.setdefault(target, _ids(target))
+                if unquote(parts.fragment) not in ids[target]:
+                    broken.append(f"{docname}: {href} (no such anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_math_is_typeset(visits):
+    """Is the math of every page rendered by the self-hosted MathJax, with no raw TeX left?"""
+    with_math = {d: r for d, r in visits.items() if r["math_nodes"]}
+    assert "book/glossary" in with_math, "the glossary has formulas; the test should see them"
+    for docname, record in with_math.items():
+        assert record["mjx"] > 0, f"{docname}: no mjx-container, math not typeset"
+        assert record["mjx_errors"] == 0, f"{docname}: MathJax reported {record['mjx_errors']} error(s)"
+        assert not record["raw_math"], f"{docname}: raw $$ or \\( left in the text"
+
+
+def test_figures_load(visits):
+    """Does every image of every page load (natural width > 0)?"""
+    bad = [f"{d}: {i['src']}" for d, r in visits.items() for i in r["images"] if not i["width"]]
+    assert not bad, bad
+    notebooks = [d for d in visits if d.startswith("notebooks/")]
+    for docname in notebooks:  # a lesson without a single plot would be a poor lesson page
+        assert visits[docname]["images"], f"{docname} shows no figure"
+
+
+def test_launch_links_open_each_notebook(visits, server, site):
+    """Does each notebook page's Colab button open that notebook, Binder open it in JupyterLab, and
+    the download button give its .ipynb?"""
+    notebooks = [d for d in visits if d.split("/")[0] in ("notebooks", "exercises", "solutions")]
+    assert notebooks or not any(book.doc_path(d, ROOT) for d in toc_pages() if d.startswith("exercises/"))
+    for docname in notebooks:
+        hrefs = [link["href"] for link in visits[docname]["launch"]] + visits[docname]["links"]
+        colab = [h for h in hrefs if h.startswith("https://colab.research.google.com/")]
+        assert book.colab_url(docname + ".ipynb", ROOT) in colab, (docname, colab)
+        binder = [h for h in hrefs if h.startswith("https://mybinder.org/")]
+        assert any(h.endswith(f"urlpath=lab/tree/{docname}.ipynb") for h in binder), (docname, binder)
+        assert (site / "_sources" / f"{docname}.ipynb").is_file(), f"no downloadable {docname}.ipynb"
+
+
+def test_search_finds_a_term(browser, server):
+    """Does the site's own search (no network) find the glossary for 'gradient'?"""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record)
+    page.goto(server + "search.html?q=gradient", wait_until="load")
+    page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    results = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(a => a.href)")
+    page.close()
+    assert any("book/glossary.html" in h for h in results), results
+    assert not record["console"] and not record["external"], record
