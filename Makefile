@@ -32,7 +32,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider --durations=15
+	$(TEST_ENV) $(PY) -m pytest tests notebooks solutions --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider --durations=15
 
 test-fast: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests -m "not slow and not browser" -p no:cacheprovider
