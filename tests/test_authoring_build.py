@@ -120,3 +120,12 @@ def test_a_stub_indented_less_than_its_code_is_an_error(course):
     (course / "solutions" / "97_bad.ipynb").write_text(nbformat.writes(nb))
     with pytest.raises(MarkerError, match="cell 3.*not valid Python"):
         build_exercises(course / "solutions", course / "exercises", check=True)
+
+
+def test_colab_gpu_request_survives_into_the_exercise():
+    """Does an exercise keep the solution's Colab GPU request (accelerator, colab.gpuType) and drop other metadata?"""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update({"accelerator": "GPU", "colab": {"gpuType": "T4"}, "widgets": {"state": {}}, "toc": {}})
+    out = normalize_metadata(nb, "03_convolutional_networks.ipynb")
+    assert out.metadata["accelerator"] == "GPU" and out.metadata["colab"] == {"gpuType": "T4"}
+    assert "widgets" not in out.metadata and "toc" not in out.metadata

@@ -50,11 +50,17 @@ def clear_outputs(nb: NotebookNode, name: str) -> NotebookNode:
     return nb
 
 
+# Notebook metadata that survives into exercises: Colab reads these to open a lab on a GPU runtime.
+NOTEBOOK_METADATA_KEPT = ("accelerator", "colab")
+
+
 def normalize_metadata(nb: NotebookNode, name: str) -> NotebookNode:
-    """Keep only the kernelspec, the language name and the lesson; keep only cell tags; nbformat 4.5."""
+    """Keep only the kernelspec, the language name, the lesson and Colab's runtime request; keep
+    only cell tags; nbformat 4.5."""
     nb = copy.deepcopy(nb)
     nb.nbformat, nb.nbformat_minor = 4, 5
     metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    metadata.update({k: copy.deepcopy(nb.metadata[k]) for k in NOTEBOOK_METADATA_KEPT if k in nb.metadata})
     lesson = lesson_of(name)
     if lesson:
         metadata["course"] = {"lesson": lesson}
