@@ -18,6 +18,7 @@ _EXPORTS = {
     "get_device": "runtime",
     "smoke_mode": "runtime",
     "autocast": "runtime",
+    "amp_dtype": "runtime",
     "describe_runtime": "runtime",
     # grading
     "check": "grading.check",

@@ -103,20 +103,40 @@ def get_device(prefer: str | None = None, verbose: bool = True):
     return torch.device(choice.name)
 
 
-def autocast(device):
-    """Mixed precision where it pays: bf16 autocast on CUDA, a no-op context elsewhere.
+def amp_dtype(device):
+    """The autocast dtype for ``device``: bf16 on CUDA GPUs that compute it natively (compute
+    capability 8.0 and newer: A100, H100, RTX 30xx/40xx), fp16 on older CUDA GPUs (T4, V100, which
+    only emulate bf16, slowly), None (no mixed precision) on the CPU and MPS."""
+    import torch
 
-    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
+    if getattr(device, "type", str(device)) != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def autocast(device):
+    """Mixed precision where it pays: autocast to ``amp_dtype(device)`` on CUDA, a no-op elsewhere.
+
+    bf16 keeps fp32's exponent range, so it needs no loss scaling; fp16 (older GPUs) does: pair it
+    with ``grad_scaler(device)``, as ``course_utils.train.fit`` does.
     Example:
         >>> with autocast(device):
         ...     logits = model(X)
     """
     import torch
 
-    device_type = getattr(device, "type", str(device))
-    if device_type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    dtype = amp_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def grad_scaler(device):
+    """A ``GradScaler`` that is enabled only for fp16 autocast (it guards fp16 gradients from underflow)."""
+    import torch
+
+    return torch.amp.GradScaler("cuda", enabled=amp_dtype(device) == torch.float16)
 
 
 def describe_runtime(print_it: bool = True) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .runtime import autocast
+from .runtime import autocast, grad_scaler
 
 
 @dataclass
@@ -64,6 +64,7 @@ def train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=N
     import torch
 
     model.train()
+    scaler = grad_scaler(device) if use_amp else None  # enabled only for fp16 autocast (older GPUs)
     total_loss, correct, seen = 0.0, 0, 0
     for X, y in _batches(train_loader, device, desc, show_progress):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -71,8 +72,13 @@ def train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=N
             logits = model(X)  # (B, num_classes)
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()  # fp16: scale the loss so small gradients do not flush to 0
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * len(y)

@@ -64,10 +64,19 @@ def test_autocast_is_a_noop_on_cpu():
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")
-def test_autocast_uses_bf16_on_cuda():
-    """Does autocast ask for bf16 on CUDA (checked on the context object, no GPU needed)?"""
-    ctx = runtime.autocast(torch.device("cuda"))
-    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+@pytest.mark.parametrize("capability, dtype", [((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16),
+                                                ((7, 5), torch.float16)])
+def test_autocast_dtype_follows_the_gpu(monkeypatch, capability, dtype):
+    """Is autocast bf16 on GPUs with native bf16 (Ampere+) and fp16 with a GradScaler on a T4 or V100?"""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    cuda = torch.device("cuda")
+    assert runtime.amp_dtype(cuda) == dtype
+    ctx = runtime.autocast(cuda)
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == dtype
+    asked = {}
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: asked.setdefault("enabled", enabled))
+    assert runtime.grad_scaler(cuda) is (dtype == torch.float16)  # loss scaling for fp16 only
+    assert runtime.amp_dtype(torch.device("cpu")) is None
 
 
 def test_describe_runtime_reports_versions_and_mode(monkeypatch, capsys):
