@@ -65,6 +65,8 @@ def test_conv_output_size_reference_passes():
      "stride divides the steps, then +1", "then add 1"),
     (lambda n, k, padding=0, stride=1, dilation=1: -(-(n + 2 * padding - dilation * (k - 1) - 1) // stride) + 1,
      "sizes are floored, not rounded up", "ceil"),
+    (lambda n, k, padding=0, stride=1, dilation=1: round((n + 2 * padding - dilation * (k - 1) - 1) / stride) + 1,
+     "sizes are floored, not rounded up", "round"),
     (lambda n, k, padding=0, stride=1, dilation=1: (n + 2 * padding - dilation * k) // stride + 1,
      "dilation spreads the kernel to d(k-1)+1", "d*(k-1) + 1"),
     (lambda n, k, padding=0, stride=1, dilation=1: (n + 2 * padding - k) // stride + 1,
@@ -295,6 +297,16 @@ def returns_tensor(model, X, y, loss_fn, optimizer):
     return loss
 
 
+def loss_after_update(model, X, y, loss_fn, optimizer):
+    model.train()
+    optimizer.zero_grad()
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        return loss_fn(model(X), y).item()  # the loss of the NEXT step
+
+
 def gradient_ascent(model, X, y, loss_fn, optimizer):
     model.train()
     optimizer.zero_grad()
@@ -311,6 +323,7 @@ def gradient_ascent(model, X, y, loss_fn, optimizer):
     (backward_twice_no_retain, "the update is one SGD step", "backward"),
     (zero_grad_after_backward, "updates the parameters (optimizer.step)", "zero_grad() BEFORE backward"),
     (returns_tensor, "returns the loss as a Python float", "loss.item()"),
+    (loss_after_update, "returns the batch loss from before the update", "before optimizer.step()"),
     (gradient_ascent, "the loss goes down over 20 steps", "subtract the gradient"),
 ])
 def test_train_step_mistakes(wrong, case, word):

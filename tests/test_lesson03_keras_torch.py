@@ -79,6 +79,27 @@ def test_batchnorm_eval_agrees(X):
     torch.testing.assert_close(got, bn(X).detach(), rtol=1e-4, atol=ATOL)
 
 
+def test_batchnorm_momentum_convention(X):
+    """Does Keras' momentum=0.9 update the running statistics as PyTorch's momentum=0.1 does (and 0.1 not)?"""
+    X = 2 * X + 1  # batch statistics far from the initial mean 0 and variance 1
+    bn = nn.BatchNorm2d(3, momentum=0.1).train()
+    bn(X)
+    moving = {}
+    for momentum in (0.9, 0.1):
+        layer = keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-5)
+        layer.build((None, 11, 10, 3))
+        layer(nchw_to_nhwc(X), training=True)
+        moving[momentum] = (layer.moving_mean.numpy(), layer.moving_variance.numpy())
+    mean, var = moving[0.9]
+    np.testing.assert_allclose(mean, bn.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(moving[0.1][0], bn.running_mean.numpy(), atol=1e-3)
+    # PyTorch's running variance takes the unbiased batch variance, Keras' the biased one: n/(n-1) apart.
+    n = X.shape[0] * X.shape[2] * X.shape[3]
+    batch_var = X.var(dim=(0, 2, 3), unbiased=False).numpy()
+    np.testing.assert_allclose(var, 0.9 + 0.1 * batch_var, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * batch_var * n / (n - 1), rtol=1e-5)
+
+
 def test_dense_after_flatten_agrees(X):
     """Does a Dense after Flatten agree only when the weight's inputs are reordered from (C,H,W) to (H,W,C)?"""
     torch.manual_seed(0)

@@ -68,6 +68,8 @@ def _(conv_output_size):
 def _(conv_output_size):
     expect_equal(_size(conv_output_size, 8, 3, stride=2), 3, what="conv_output_size(8, 3, stride=2)")
     expect_equal(_size(conv_output_size, 7, 2, stride=2), 3, what="conv_output_size(7, 2, stride=2)")
+    # 5 / 3 = 1.67: floor gives 1 step, round() and ceil give 2 (Python rounds the .5 cases above to even).
+    expect_equal(_size(conv_output_size, 8, 3, stride=3), 2, what="conv_output_size(8, 3, stride=3)")
 
 
 @q.case("dilation spreads the kernel to d(k-1)+1", hint="A dilated kernel spans d*(k-1) + 1 pixels "
@@ -354,12 +356,22 @@ def _params(model):
 def _(train_step):
     model, X, y, loss_fn = _step_setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with torch.no_grad():
-        expected = loss_fn(copy.deepcopy(model).train()(X), y).item()
     got = _learner_step(train_step, model, X, y, loss_fn, optimizer)
     if not isinstance(got, float):
         raise CheckFailure(f"train_step returned a {type(got).__name__}: {got!r:.80}; expected a float (loss.item()).")
-    expect_close(got, expected, rtol=1e-5, atol=1e-6, what="the returned loss (before the update)")
+
+
+@q.case("returns the batch loss from before the update", hint="Return the loss of this step's own forward "
+        "pass, computed before optimizer.step(); do not evaluate the model again after the update.")
+def _(train_step):
+    model, X, y, loss_fn = _step_setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with torch.no_grad():
+        expected = loss_fn(copy.deepcopy(model).train()(X), y).item()  # training-mode forward, before any update
+    got = _learner_step(train_step, model, X, y, loss_fn, optimizer)
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()  # a tensor already fails the case above; compare its value here
+    expect_close(got, expected, rtol=1e-5, atol=1e-6, what="the returned loss")
 
 
 @q.case("updates the parameters (optimizer.step)", hint="Call optimizer.step() after loss.backward(), and "
