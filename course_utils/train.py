@@ -32,6 +32,7 @@ class History:
     def plot(self, title: str | None = None):
         """Loss (left) and accuracy (right) per epoch; returns the matplotlib figure."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
         ax_loss.plot(self.epochs, self.train_loss, "o-", label="train")
@@ -44,6 +45,9 @@ class History:
             ax_acc.plot(self.epochs, self.val_accuracy, "o-", label="validation")
         ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
         ax_acc.legend()
+        for ax in (ax_loss, ax_acc):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            ax.grid(alpha=0.3)
         if title:
             fig.suptitle(title)
         fig.tight_layout()
