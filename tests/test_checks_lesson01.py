@@ -127,6 +127,35 @@ def _train_returns_after(model, X, y, loss_fn, optimizer):
     return loss_fn(model(X), y).item()
 
 
+def _train_returns_tensor(model, X, y, loss_fn, optimizer):
+    """Returns the loss tensor itself (graph and all) instead of loss.item()."""
+    optimizer.zero_grad()
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _train_zero_grad_after_backward(model, X, y, loss_fn, optimizer):
+    """zero_grad() in the wrong place: between backward() and step(), so step() sees no gradient."""
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+
+
+def _gd_final_only(grad_fn, w0, lr, num_steps):
+    """Returns only the final weights instead of the trajectory."""
+    return optim.gradient_descent(grad_fn, w0, lr, num_steps)[-1]
+
+
+def _logistic_sq_error(w, X, y):
+    """The gradient of the mean squared error on the probabilities: 2/N X^T ((p - y) p (1 - p))."""
+    p = optim.sigmoid(X @ w)
+    return 2 * X.T @ ((p - y) * p * (1 - p)) / len(y)
+
+
 def _train_tiny_lr(model, X, y, loss_fn, optimizer):
     """Steps with 1/1000 of the gradient: matches nothing, and the loss barely moves."""
     optimizer.zero_grad()
@@ -143,10 +172,14 @@ MISTAKES = [
     ("01.mse_gradient", lambda w, X, y: X.T @ (X @ w - y) / len(y), "factor 2", "factor 2"),
     ("01.mse_gradient", lambda w, X, y: 2 / len(y) * X @ (X.T @ w - y), "shape (D,)", "Transposed"),
     ("01.mse_gradient", lambda w, X, y: 2 / len(y) * X.T @ (X @ w - y) + 0.01, "equals (2/N)", "2 / len(y)"),
+    ("01.mse_gradient", lambda w, X, y: 2 / len(y) ** 2 * X.T @ (X @ w - y), "averages over", "twice"),
+    ("01.mse_gradient", lambda w, X, y: 2 * np.mean(X * (X @ w - y)[:, None], axis=1), "shape (D,)", "wrong axis"),
     ("01.gd_step", lambda w, grad, lr: w + lr * grad, "moves against", "sign"),
     ("01.gd_step", lambda w, grad, lr: w - grad, "learning rate", "lr * grad"),
+    ("01.gd_step", lambda w, grad, lr: w - grad / lr, "learning rate", "divide"),
     ("01.gd_step", _gd_step_inplace, "new array", "In-place"),
-    ("01.gradient_descent", _gd_no_w0, "num_steps + 1 rows", "Off by one"),
+    ("01.gradient_descent", _gd_no_w0, "num_steps + 1 rows", "off by one"),
+    ("01.gradient_descent", _gd_final_only, "num_steps + 1 rows", "final weights only"),
     ("01.gradient_descent", _gd_copy_then_inplace, "rows differ", "In-place"),
     ("01.gradient_descent", _gd_inplace, "does not change w0", "In-place"),
     ("01.gradient_descent", lambda g, w0, lr, n: optim.gradient_descent(lambda w: -g(w), w0, lr, n),
@@ -157,6 +190,10 @@ MISTAKES = [
     ("01.logistic_gradient", lambda w, X, y: X.T @ (optim.sigmoid(X @ w) - y), "averages over", "1/N"),
     ("01.logistic_gradient", lambda w, X, y: X.T @ (X @ w - y) / len(y), "through the sigmoid", "sigmoid"),
     ("01.logistic_gradient", lambda w, X, y: X @ (optim.sigmoid(X.T @ w) - y) / len(y), "shape (D,)", "Transposed"),
+    ("01.logistic_gradient", lambda w, X, y: 2 * optim.logistic_gradient(w, X, y), "cross-entropy gradient",
+     "factor 2"),
+    ("01.logistic_gradient", _logistic_sq_error, "cross-entropy gradient", "p * (1 - p)"),
+    ("01.logistic_gradient", lambda w, X, y: optim.logistic_gradient(w, X, y) / len(y), "averages over", "twice"),
     ("01.exponential_decay", lambda t, lr0, gamma: lr0 / (1 + t) ** gamma, "same factor", "Polynomial"),
     ("01.exponential_decay", lambda t, lr0, gamma: lr0 * math.exp(-gamma * t), "factor per step", "gamma ** t"),
     ("01.step_decay", lambda t, lr0, gamma, s: lr0 * gamma ** -(t // s), "never grows", "grows with t"),
@@ -177,6 +214,8 @@ MISTAKES = [
     ("01.torch_train", _train_ascent, "loss goes down", "does not go down"),
     ("01.torch_train", _train_returns_after, "before the update", "loss.item()"),
     ("01.torch_train", _train_tiny_lr, "loss goes down", "does not go down"),
+    ("01.torch_train", _train_returns_tensor, "not a tensor", "loss.item()"),
+    ("01.torch_train", _train_zero_grad_after_backward, "changes the parameters", "between the two"),
 ]
 
 
@@ -220,6 +259,26 @@ def test_stub_reports_not_implemented_yet(qid):
     assert result.score == 0
     assert result.status == NOT_IMPLEMENTED
     assert all(c.status == NOT_IMPLEMENTED for c in result.cases)
+
+
+@pytest.mark.parametrize("qid, wrong, innocent_case", [
+    ("01.gd_step", lambda w, grad, lr: w - grad, "moves against"),
+    ("01.gd_step", lambda w, grad, lr: w - grad / lr, "moves against"),
+    ("01.momentum_step", lambda w, v, g, lr, mu: (w - lr * (mu * v + g), mu * v - lr * g), "plain gradient step"),
+])
+def test_a_mistake_does_not_fail_the_cases_about_other_mistakes(qid, wrong, innocent_case):
+    """Does a wrong learning-rate factor leave the sign case passing, so its hint does not blame the sign?"""
+    result = run_question(get_question(qid), wrong)
+    case = next(c for c in result.cases if innocent_case in c.name)
+    assert case.passed, case.message
+    assert result.score < result.possible
+
+
+def test_a_wrong_shape_says_to_fix_the_shape_first():
+    """Does a gradient of the wrong shape tell, in every case it fails, that the shape comes first?"""
+    result = run_question(get_question("01.mse_gradient"), lambda w, X, y: 2 / len(y) * (X @ w - y))
+    failed = [c for c in result.cases if not c.passed and "shape (D,)" not in c.name and "equals" not in c.name]
+    assert failed and all("fix the shape first" in c.message for c in failed)
 
 
 def test_torch_checks_leave_the_global_torch_seed_usable():

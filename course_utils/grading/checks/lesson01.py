@@ -31,7 +31,12 @@ def _scale(got, ref) -> float:
 
 
 def _vector(got, d: int, what: str) -> np.ndarray:
-    expect_shape(got, (d,), what=what)
+    """``got`` as a float64 vector of shape (d,); a wrong shape fails with a note that it must be fixed first."""
+    try:
+        expect_shape(got, (d,), what=what)
+    except CheckFailure as failure:
+        raise CheckFailure(f"{failure} This case can only be judged once the shape is right: fix the shape "
+                           "first (see the shape case).") from None
     expect_finite(got, what=what)
     return to_numpy(got).astype(np.float64)
 
@@ -41,7 +46,8 @@ q = question("01.mse_gradient", "Gradient of the mean squared error", answers=["
 
 
 @q.case("returns a vector of shape (D,) for X of shape (N, D) with N != D",
-        hint="Transposed X? With residual = X @ w - y of shape (N,), the gradient is X.T @ residual: (D, N) @ (N,) -> (D,).")
+        hint="Transposed X, or a sum/mean over the wrong axis? With residual = X @ w - y of shape (N,), the "
+             "gradient sums over the examples (axis 0): X.T @ residual, (D, N) @ (N,) -> (D,).")
 def _(mse_gradient):
     w, X, y = _linear_problem(0)
     expect_shape(call(mse_gradient, w, X, y), (3,), what="your gradient")
@@ -57,14 +63,22 @@ def _(mse_gradient):
         raise CheckFailure("Your gradient points downhill (opposite to the true gradient).")
 
 
-@q.case("averages over the N examples (the 1/N of the mean)",
-        hint="Missing 1/N: the loss is a mean, so divide the sum over examples by N = len(y).")
+def _check_one_over_n(got, ref, n: int) -> None:
+    """Fail if ``got`` is ~N times (1/N missing) or ~1/N times (1/N applied twice) the true gradient."""
+    r = _scale(got, ref)
+    if abs(r) > 5:
+        raise CheckFailure(f"With N = {n} your gradient is {r:.3g} times the true one: it grows with N.")
+    if abs(r * n - 1) < 0.1:
+        raise CheckFailure(f"With N = {n} your gradient is 1/{n} of the true one: divided by N twice?")
+
+
+@q.case("averages over the N examples (the 1/N of the mean, once)",
+        hint="Missing 1/N (or 1/N applied twice): the loss is a mean, so divide the sum over examples by "
+             "N = len(y), once.")
 def _(mse_gradient):
     w, X, y = _linear_problem(2, n=50)
     got = _vector(call(mse_gradient, w, X, y), 3, "your gradient")
-    r = _scale(got, optim.mse_gradient(w, X, y))
-    if abs(r) > 5:
-        raise CheckFailure(f"With N = 50 your gradient is {r:.3g} times the true one: it grows with N.")
+    _check_one_over_n(got, optim.mse_gradient(w, X, y), 50)
 
 
 @q.case("has the factor 2 of the stated convention L = (1/N) ||X w - y||^2",
@@ -90,16 +104,19 @@ def _(mse_gradient):
 q = question("01.gd_step", "One gradient-descent step", answers=["gd_step"])
 
 
-@q.case("moves against the gradient: returns w - lr * grad",
+@q.case("moves against the gradient (downhill)",
         hint="Wrong sign: gradient descent subtracts the gradient (w - lr * grad); adding it climbs uphill.")
 def _(gd_step):
     w, grad = np.array([1.0, -2.0, 0.5]), np.array([0.5, 1.0, -4.0])
-    got = call(gd_step, w.copy(), grad, 0.1, check_mutation=False)
-    expect_close(got, np.array([0.95, -2.1, 0.9]), what="w after one step")
+    got = _vector(call(gd_step, w.copy(), grad, 0.1, check_mutation=False), 3, "w after one step")
+    step = got - w  # (D,)
+    if step @ grad >= 0:
+        raise CheckFailure(f"From w = {w.tolist()} with grad = {grad.tolist()} and lr = 0.1 your step is "
+                           f"{np.round(step, 6).tolist()}: it does not go against the gradient.")
 
 
-@q.case("scales the step by the learning rate",
-        hint="The step is lr * grad: multiply the gradient by lr (and do not divide by it).")
+@q.case("scales the step by the learning rate: returns w - lr * grad",
+        hint="The step is lr * grad: multiply the gradient by lr (and do not divide by it, or forget it).")
 def _(gd_step):
     w, grad = np.zeros(2), np.array([1.0, -1.0])
     got = call(gd_step, w.copy(), grad, 0.25, check_mutation=False)
@@ -125,11 +142,14 @@ def _quadratic_grad(w):
 
 
 @q.case("returns num_steps + 1 rows, the first being w0",
-        hint="Off by one: start the trajectory with w0 itself, then append the weights after each of the "
-             "num_steps updates (num_steps + 1 rows in all).")
+        hint="Return the whole trajectory, one row per iterate: start with w0 itself, then append the weights "
+             "after each of the num_steps updates (num_steps + 1 rows in all; off by one if w0 or a step is missing).")
 def _(gradient_descent):
     w0 = np.array([1.0, 1.0])
     got = call(gradient_descent, _quadratic_grad, w0.copy(), 0.05, 5, check_mutation=False)
+    if np.ndim(got) == 1:
+        raise CheckFailure(f"Your function returned one vector of shape {np.shape(got)}, the final weights only; "
+                           "expected the trajectory of shape (6, 2) (num_steps + 1 rows).")
     expect_shape(np.asarray(got), (6, 2), what="your trajectory")
     expect_close(np.asarray(got)[0], w0, what="row 0 of your trajectory (it should be w0)")
 
@@ -180,7 +200,8 @@ def _logistic_problem(seed: int, n: int = 9, d: int = 3, scale: float = 1.0):
 
 
 @q.case("returns a vector of shape (D,) for X of shape (N, D) with N != D",
-        hint="Transposed X? The gradient is X.T @ (sigmoid(X @ w) - y): (D, N) @ (N,) -> (D,).")
+        hint="Transposed X, or a sum/mean over the wrong axis? The gradient sums over the examples (axis 0): "
+             "X.T @ (sigmoid(X @ w) - y), (D, N) @ (N,) -> (D,).")
 def _(logistic_gradient):
     w, X, y = _logistic_problem(0)
     expect_shape(call(logistic_gradient, w, X, y), (3,), what="your gradient")
@@ -195,13 +216,12 @@ def _(logistic_gradient):
         raise CheckFailure("Your gradient points downhill (opposite to the true gradient).")
 
 
-@q.case("averages over the N examples (the 1/N of the mean)",
-        hint="Missing 1/N: the loss is the mean cross-entropy, so divide by N = len(y).")
+@q.case("averages over the N examples (the 1/N of the mean, once)",
+        hint="Missing 1/N (or 1/N applied twice): the loss is the mean cross-entropy, so divide by N = len(y), once.")
 def _(logistic_gradient):
     w, X, y = _logistic_problem(2, n=60)
     got = _vector(call(logistic_gradient, w, X, y), 3, "your gradient")
-    if abs(_scale(got, optim.logistic_gradient(w, X, y))) > 5:
-        raise CheckFailure("With N = 60 your gradient is many times the true one: it grows with N.")
+    _check_one_over_n(got, optim.logistic_gradient(w, X, y), 60)
 
 
 @q.case("passes the logits through the sigmoid (large weights)",
@@ -211,6 +231,25 @@ def _(logistic_gradient):
     got = _vector(call(logistic_gradient, w, X, y), 3, "your gradient")
     if np.allclose(got, X.T @ (X @ w - y) / len(y), rtol=1e-6):
         raise CheckFailure("Your gradient is X.T @ (X @ w - y) / N, the one of a linear model.")
+
+
+@q.case("is the cross-entropy gradient: no factor 2 and no extra sigmoid derivative",
+        hint="Squared-error habits: for the cross-entropy dl_i/dz_i = p_i - y_i exactly (sigma'(z) = p(1 - p) "
+             "cancels against the derivative of the log), so there is no factor 2 and no extra p * (1 - p).")
+def _(logistic_gradient):
+    w, X, y = _logistic_problem(5, n=11, d=3, scale=2.0)
+    got = _vector(call(logistic_gradient, w, X, y), 3, "your gradient")
+    p = optim.sigmoid(X @ w)  # (N,)
+    slips = {
+        "2 times the true one (a factor 2 from the squared error)": 2 * X.T @ (p - y) / len(y),
+        "X.T @ ((p - y) * p * (1 - p)) / N (an extra sigmoid derivative, the gradient of a squared error on p)":
+            X.T @ ((p - y) * p * (1 - p)) / len(y),
+        "2 X.T @ ((p - y) * p * (1 - p)) / N (the gradient of the mean squared error on p)":
+            2 * X.T @ ((p - y) * p * (1 - p)) / len(y),
+    }
+    for what, slip in slips.items():
+        if np.allclose(got, slip, rtol=1e-6, atol=1e-12):
+            raise CheckFailure(f"Your gradient is {what}.")
 
 
 @q.case("equals (1/N) X^T (sigmoid(X w) - y) (checked by finite differences too)",
@@ -419,6 +458,11 @@ def _torch_setup(seed: int = 0, lr: float = 0.1):
     return model, X, y, loss_fn, optimizer
 
 
+def _loss_value(got) -> float:
+    """The number a train_step returned; a tensor is accepted here (the "not a tensor" case judges that)."""
+    return float(got.detach()) if hasattr(got, "detach") else float(got)
+
+
 def _reference_steps(num_steps: int, seed: int = 0, lr: float = 0.1):
     model, X, y, loss_fn, optimizer = _torch_setup(seed, lr)
     for _ in range(num_steps):
@@ -428,7 +472,7 @@ def _reference_steps(num_steps: int, seed: int = 0, lr: float = 0.1):
     return [p.detach().clone() for p in model.parameters()]
 
 
-@q.case("returns the loss of the batch (before the update) as a number",
+@q.case("returns the loss of the batch (before the update)",
         hint="Return loss.item(): the loss computed on (X, y) in this step, before optimizer.step().")
 def _(train_step):
     model, X, y, loss_fn, optimizer = _torch_setup()
@@ -436,11 +480,25 @@ def _(train_step):
     got = call(train_step, model, X, y, loss_fn, optimizer, check_mutation=False)
     if got is None:
         raise CheckFailure("train_step returned None: did you forget to `return loss.item()`?")
-    expect_close(float(got), expected, rtol=1e-5, what="the loss train_step returned")
+    expect_close(_loss_value(got), expected, rtol=1e-5, what="the loss train_step returned")
+
+
+@q.case("returns a Python number (loss.item()), not a tensor",
+        hint="Return loss.item(): the tensor `loss` keeps its whole computation graph alive (memory grows with "
+             "every loss you store), and a list of such tensors cannot be plotted directly.")
+def _(train_step):
+    import torch
+
+    model, X, y, loss_fn, optimizer = _torch_setup()
+    got = call(train_step, model, X, y, loss_fn, optimizer, check_mutation=False)
+    if isinstance(got, torch.Tensor):
+        raise CheckFailure(f"train_step returned a tensor of shape {tuple(got.shape)}"
+                           f"{' that requires grad' if got.requires_grad else ''}, not a Python float.")
 
 
 @q.case("changes the parameters (loss.backward() then optimizer.step())",
-        hint="No update: call loss.backward() to fill the gradients and then optimizer.step() to apply them.")
+        hint="No update: call loss.backward() to fill the gradients and then optimizer.step() to apply them "
+             "(zeroing the gradients between the two erases them).")
 def _(train_step):
     model, X, y, loss_fn, optimizer = _torch_setup()
     before = [p.detach().clone() for p in model.parameters()]
@@ -474,7 +532,7 @@ def _(train_step):
              "zero the gradients each step, and let the optimizer do the update.")
 def _(train_step):
     model, X, y, loss_fn, optimizer = _torch_setup(seed=1)
-    losses = [float(call(train_step, model, X, y, loss_fn, optimizer, check_mutation=False)) for _ in range(50)]
+    losses = [_loss_value(call(train_step, model, X, y, loss_fn, optimizer, check_mutation=False)) for _ in range(50)]
     final = loss_fn(model(X), y).item()
     expect_finite(np.array(losses + [final]), what="the losses")
     if not final < 0.01 * losses[0]:
