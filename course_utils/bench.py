@@ -126,6 +126,8 @@ def markdown_table(runs: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         figures = r.get("figures") or {"(status)": {"value": r.get("status", "?"), "unit": ""}}
+        if r["mode"] == "smoke":  # tiny data, 1-2 epochs: only the time says something
+            figures = {"(smoke run: wall time only)": {"value": "-", "unit": ""}}
         if r.get("status") != "ok":
             figures = {**figures, "status": {"value": f"{r['status']}: {r.get('error', '')}", "unit": ""}}
         for name, fig in sorted(figures.items()):

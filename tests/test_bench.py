@@ -36,7 +36,8 @@ def test_bench_runs_notebooks_and_records_figures(tmp_path):
     assert by_lesson["01"]["device"] == "cpu" and "cores" in by_lesson["01"]["machine"]
     assert by_lesson["02"]["status"] == "error" and "boom" in by_lesson["02"]["error"]
     readme = (tmp_path / "README.md").read_text()
-    assert "| 01 | answer | 42 units | smoke | cpu |" in readme and "old" not in readme
+    assert "| 01 | (smoke run: wall time only) | - | smoke | cpu |" in readme and "old" not in readme
+    assert "42" not in readme  # smoke-mode figures are not results
     assert readme.startswith("intro") and readme.endswith("outro\n")
 
 
