@@ -141,13 +141,18 @@ def markdown_table(runs: list[dict]) -> str:
 
 
 def write_results(root: Path, runs: list[dict]) -> None:
-    """Write ``benchmarks/results.json``, ``benchmarks/RESULTS.md`` and the README's results section."""
+    """Write ``benchmarks/results.json``, ``benchmarks/RESULTS.md``, the book's results page and the
+    README's results section."""
     bench_dir = root / "benchmarks"
     bench_dir.mkdir(exist_ok=True)
     (bench_dir / "results.json").write_text(json.dumps({"runs": runs}, indent=2, sort_keys=True) + "\n")
     table = markdown_table(runs)
     (bench_dir / "RESULTS.md").write_text(
         "# Benchmark results\n\nWritten by `course bench`; do not edit by hand.\n\n" + table)
+    if (root / "book").is_dir():  # the book's results page shows the same runs
+        from .book import write_results_page
+
+        write_results_page(root)
     readme = root / "README.md"
     if readme.exists():
         text = readme.read_text()
