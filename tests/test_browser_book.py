@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
 import threading
 from pathlib import Path
@@ -17,25 +16,13 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, require_chromium
+
 from course_utils import book
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-SCREENSHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
-
-
-def require_chromium() -> None:
-    """Skip without Debian chromium, except in CI (CI=true), where its absence is a failure."""
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} not found: apt-get install chromium (or run .ci/install-system-deps.sh)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -22,25 +22,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, require_chromium
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads a browser here
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-SCREENSHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
 NOTEBOOK = "00_warmup.ipynb"  # the grading engineer's warm-up: four quick questions
 JUPYTER = Path(sys.executable).parent / "jupyter"
-
-
-def require_chromium() -> None:
-    """Skip without Debian chromium, except in CI (CI=true), where its absence is a failure."""
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} not found: apt-get install chromium (or run .ci/install-system-deps.sh)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def free_port() -> int:

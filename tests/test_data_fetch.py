@@ -2,7 +2,6 @@
 import hashlib
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
 
