@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # Smoke mode (tiny data, 1 epoch) unless the caller set COURSE_SMOKE: tests must run in minutes.
 TEST_ENV := COURSE_SMOKE=$${COURSE_SMOKE-1} MPLBACKEND=Agg PYTHONHASHSEED=0
 
@@ -29,7 +31,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 venv: $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests notebooks solutions --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider --durations=15

@@ -25,7 +25,7 @@ def test_make_lab_serves_the_course_notebooks():
     if not (ROOT / ".venv" / ".installed").exists():
         pytest.skip("run `make venv` first (make test does)")
     port, token = _free_port(), "course-test-token"
-    args = f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.token={token} --ServerApp.open_browser=False"
+    args = f"--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token} --ServerApp.open_browser=False"
     proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", f"LAB_ARGS={args}"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -45,8 +45,15 @@ def test_make_lab_serves_the_course_notebooks():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as resp:
             assert resp.status == 200 and b"JupyterLab" in resp.read()
     finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop make and the JupyterLab it started (the whole process group), if still running."""
+    try:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+    except ProcessLookupError:  # already gone
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
