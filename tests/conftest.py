@@ -8,6 +8,10 @@ import pytest
 
 collect_ignore_glob = ["**/*.ipynb", "*.ipynb"]
 
+# Fixture notebooks that must carry outputs or be broken (faked results, corrupt JSON) are kept as
+# NAME.ipynb.fixture, so every committed .ipynb is a clean notebook; tests copy them to NAME.ipynb.
+FIXTURE_SUFFIX = ".fixture"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,6 +35,21 @@ def shared_data(monkeypatch):
         pytest.skip("no course data folder (set COURSE_DATA_DIR)")
     monkeypatch.setenv("COURSE_DATA_DIR", str(path))
     return path
+
+
+def materialize(src: Path, dest: Path) -> Path:
+    """Copy the fixture folder ``src`` to ``dest``, dropping the ``.fixture`` suffix of notebook names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.iterdir()):
+        name = f.name[: -len(FIXTURE_SUFFIX)] if f.name.endswith(FIXTURE_SUFFIX) else f.name
+        (dest / name).write_bytes(f.read_bytes())
+    return dest
+
+
+@pytest.fixture(scope="session")
+def submissions(tmp_path_factory) -> Path:
+    """tests/submissions/ as a folder of real .ipynb files (the broken submissions of lesson 00)."""
+    return materialize(ROOT / "tests" / "submissions", tmp_path_factory.mktemp("graded") / "submissions")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ from course_utils.authoring.transforms import (TRANSFORMS, clear_outputs, normal
 from course_utils.cli import main
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SOURCE = GOLDEN / "99_markers.ipynb"          # a solution notebook with every marker, outputs and odd metadata
+SOURCE = GOLDEN / "99_markers.ipynb.fixture"  # a solution notebook with every marker, outputs and odd metadata
+NAME = "99_markers.ipynb"                        # its name in the course folder
 EXPECTED = GOLDEN / "99_markers_exercise.ipynb"  # what the build must make of it
 
 
@@ -25,14 +26,14 @@ def course(tmp_path):
     """A course folder with solutions/99_markers.ipynb and an empty exercises/."""
     (tmp_path / "solutions").mkdir()
     (tmp_path / "exercises").mkdir()
-    shutil.copyfile(SOURCE, tmp_path / "solutions" / SOURCE.name)
+    shutil.copyfile(SOURCE, tmp_path / "solutions" / NAME)
     return tmp_path
 
 
 def test_generated_exercise_matches_golden(course):
     """Is the exercise built from the golden solution byte for byte the golden exercise?"""
     report = build_exercises(course / "solutions", course / "exercises")
-    out = course / "exercises" / SOURCE.name
+    out = course / "exercises" / NAME
     assert report.changed == [out]
     text = out.read_text(encoding="utf-8")
     if os.environ.get("UPDATE_GOLDEN"):
@@ -61,7 +62,7 @@ def test_golden_exercise_has_no_solution_and_no_output():
 def test_building_twice_changes_nothing(course):
     """Is the build idempotent: a second run writes nothing and leaves the bytes as they were?"""
     build_exercises(course / "solutions", course / "exercises")
-    out = course / "exercises" / SOURCE.name
+    out = course / "exercises" / NAME
     first, mtime = out.read_bytes(), out.stat().st_mtime_ns
     report = build_exercises(course / "solutions", course / "exercises")
     assert report.changed == [] and report.unchanged == [out]
@@ -73,9 +74,9 @@ def test_transforms_are_pure_and_idempotent():
     nb = read_notebook(SOURCE)
     before = json.dumps(nb, sort_keys=True)
     for transform in TRANSFORMS:
-        once = transform(nb, SOURCE.name)
+        once = transform(nb, NAME)
         assert json.dumps(nb, sort_keys=True) == before, f"{transform.__name__} modified its input"
-        assert transform(once, SOURCE.name) == once, f"{transform.__name__} is not idempotent"
+        assert transform(once, NAME) == once, f"{transform.__name__} is not idempotent"
     assert clear_outputs(nb, "x").cells[1].outputs == []
     assert normalize_metadata(nb, "x.ipynb").metadata.get("course") is None  # no lesson in that name
     assert stable_cell_ids(nb, "x").cells[6].id == "cell-06"  # the cell without an id
@@ -85,8 +86,8 @@ def test_check_names_stale_and_orphan_files(course, capsys):
     """Does 'course exercises build --check' exit 1 naming stale and orphan files, and 0 once built?"""
     args = ["exercises", "build", "--solutions", str(course / "solutions"), "--exercises", str(course / "exercises")]
     assert main(args + ["--check"]) == 1
-    assert f"stale: {os.path.relpath(course / 'exercises' / SOURCE.name)} (run" in capsys.readouterr().out
-    assert not (course / "exercises" / SOURCE.name).exists(), "--check must not write"
+    assert f"stale: {os.path.relpath(course / 'exercises' / NAME)} (run" in capsys.readouterr().out
+    assert not (course / "exercises" / NAME).exists(), "--check must not write"
     assert main(args) == 0
     assert main(args + ["--check"]) == 0
     assert "up to date" in capsys.readouterr().out
@@ -94,14 +95,14 @@ def test_check_names_stale_and_orphan_files(course, capsys):
     assert main(args + ["--check"]) == 1
     assert "98_old.ipynb has no solutions/98_old.ipynb" in capsys.readouterr().out
     (course / "exercises" / "98_old.ipynb").unlink()
-    out = course / "exercises" / SOURCE.name
+    out = course / "exercises" / NAME
     out.write_text(out.read_text().replace("raise NotImplementedError()", "pass"))  # hand-edited exercise
     assert main(args + ["--check"]) == 1
 
 
 def test_malformed_marker_fails_the_build_naming_file_cell_line(course, capsys):
     """Does a solution with an unclosed region stop the build with file, cell and line, writing nothing?"""
-    nb = stable_cell_ids(read_notebook(SOURCE), SOURCE.name)  # unique ids: nbformat.writes would warn
+    nb = stable_cell_ids(read_notebook(SOURCE), NAME)  # unique ids: nbformat.writes would warn
     nb.cells[2].source = nb.cells[2].source.replace("    ### END SOLUTION", "")
     (course / "solutions" / "97_bad.ipynb").write_text(nbformat.writes(nb))
     with pytest.raises(MarkerError) as info:
@@ -115,7 +116,7 @@ def test_malformed_marker_fails_the_build_naming_file_cell_line(course, capsys):
 
 def test_a_stub_indented_less_than_its_code_is_an_error(course):
     """Is an exercise that would not be valid Python (marker indented less than the code) rejected?"""
-    nb = stable_cell_ids(read_notebook(SOURCE), SOURCE.name)  # unique ids: nbformat.writes would warn
+    nb = stable_cell_ids(read_notebook(SOURCE), NAME)  # unique ids: nbformat.writes would warn
     nb.cells[2].source = "def relu(x):\n### BEGIN SOLUTION\n    return x\n### END SOLUTION\n    y = 1"
     (course / "solutions" / "97_bad.ipynb").write_text(nbformat.writes(nb))
     with pytest.raises(MarkerError, match="cell 3.*not valid Python"):
