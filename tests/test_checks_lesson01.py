@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from course_utils import optim
-from course_utils.grading.registry import get_question, questions_for_lesson
+from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import NOT_IMPLEMENTED
-from course_utils.grading.runner import run_question
+
+from check_support import run, stub
 
 # --------------------------------------------------------------------------- reference answers
 
@@ -219,10 +220,6 @@ MISTAKES = [
 ]
 
 
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
-
-
 # --------------------------------------------------------------------------- tests
 def test_lesson01_has_the_questions_of_the_exercises():
     """Are the nine questions of lesson 01 registered, each with at least three cases?"""
@@ -234,7 +231,7 @@ def test_lesson01_has_the_questions_of_the_exercises():
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
 def test_reference_answer_passes_every_case(qid):
     """Does the reference answer score full marks?"""
-    result = run_question(get_question(qid), REFERENCE[qid])
+    result = run(qid, REFERENCE[qid])
     failed = [(c.name, c.message) for c in result.cases if not c.passed]
     assert not failed and result.score == result.possible
 
@@ -243,7 +240,7 @@ def test_reference_answer_passes_every_case(qid):
                          ids=[f"{m[0]}-{m[2]}" for m in MISTAKES])
 def test_typical_mistake_fails_its_case_with_its_hint(qid, wrong, case_word, hint_word):
     """Does this typical mistake fail the case written for it, with a hint that names the mistake?"""
-    result = run_question(get_question(qid), wrong)
+    result = run(qid, wrong)
     matching = [c for c in result.cases if case_word in c.name]
     assert len(matching) == 1, [c.name for c in result.cases]
     case = matching[0]
@@ -255,7 +252,7 @@ def test_typical_mistake_fails_its_case_with_its_hint(qid, wrong, case_word, hin
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
 def test_stub_reports_not_implemented_yet(qid):
     """Does an answer that still raises NotImplementedError score 0 as "not implemented yet"?"""
-    result = run_question(get_question(qid), _stub)
+    result = run(qid, stub)
     assert result.score == 0
     assert result.status == NOT_IMPLEMENTED
     assert all(c.status == NOT_IMPLEMENTED for c in result.cases)
@@ -268,7 +265,7 @@ def test_stub_reports_not_implemented_yet(qid):
 ])
 def test_a_mistake_does_not_fail_the_cases_about_other_mistakes(qid, wrong, innocent_case):
     """Does a wrong learning-rate factor leave the sign case passing, so its hint does not blame the sign?"""
-    result = run_question(get_question(qid), wrong)
+    result = run(qid, wrong)
     case = next(c for c in result.cases if innocent_case in c.name)
     assert case.passed, case.message
     assert result.score < result.possible
@@ -276,22 +273,22 @@ def test_a_mistake_does_not_fail_the_cases_about_other_mistakes(qid, wrong, inno
 
 def test_a_wrong_shape_says_to_fix_the_shape_first():
     """Does a gradient of the wrong shape tell, in every case it fails, that the shape comes first?"""
-    result = run_question(get_question("01.mse_gradient"), lambda w, X, y: 2 / len(y) * (X @ w - y))
+    result = run("01.mse_gradient", lambda w, X, y: 2 / len(y) * (X @ w - y))
     failed = [c for c in result.cases if not c.passed and "shape (D,)" not in c.name and "equals" not in c.name]
     assert failed and all("fix the shape first" in c.message for c in failed)
 
 
 def test_torch_checks_leave_the_global_torch_seed_usable():
     """Do the torch cases run the same twice (seeded inside the case)?"""
-    a = run_question(get_question("01.torch_train"), train_step).to_dict()
+    a = run("01.torch_train", train_step).to_dict()
     torch.manual_seed(123)
-    b = run_question(get_question("01.torch_train"), train_step).to_dict()
+    b = run("01.torch_train", train_step).to_dict()
     assert a == b
 
 
 def test_check_messages_are_deterministic():
     """Does the same wrong answer give byte-identical messages twice?"""
     wrong = MISTAKES[0][1]
-    a = run_question(get_question("01.mse_gradient"), wrong).to_dict()
-    b = run_question(get_question("01.mse_gradient"), wrong).to_dict()
+    a = run("01.mse_gradient", wrong).to_dict()
+    b = run("01.mse_gradient", wrong).to_dict()
     assert a == b

@@ -8,24 +8,15 @@ import pytest
 
 from course_utils import autograd, mlp_numpy
 from course_utils.autograd import Value as RefValue
-from course_utils.grading.registry import get_question, questions_for_lesson
+from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import NOT_IMPLEMENTED
-from course_utils.grading.runner import run_question
 
-
-def _run(qid, answer):
-    return run_question(get_question(qid), answer)
-
-
-def _case(result, name_start):
-    matches = [c for c in result.cases if c.name.startswith(name_start)]
-    assert len(matches) == 1, f"no single case starting with {name_start!r}: {[c.name for c in result.cases]}"
-    return matches[0]
+from check_support import case_of, run, stub
 
 
 def _assert_fails(qid, answer, name_start, hint_word):
     """The case meant for this mistake fails, and its hint names the mistake."""
-    case = _case(_run(qid, answer), name_start)
+    case = case_of(run(qid, answer), name_start)
     assert not case.passed, f"{qid}: case {case.name!r} passed a wrong answer"
     assert hint_word in case.hint, case.hint
 
@@ -66,13 +57,9 @@ def test_lesson_has_at_least_five_questions():
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
 def test_reference_passes_every_case(qid):
     """Does the reference implementation pass every case (full marks)?"""
-    result = _run(qid, REFERENCE[qid])
+    result = run(qid, REFERENCE[qid])
     assert result.passed, str(result)
     assert result.score == result.possible
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 class StubValue(RefValue):
@@ -89,8 +76,8 @@ class StubValue(RefValue):
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
 def test_stub_reports_not_implemented(qid):
     """Does a stub still raising NotImplementedError say "not implemented yet" and score 0?"""
-    answer = StubValue if qid.startswith("02.value") else _stub
-    result = _run(qid, answer)
+    answer = StubValue if qid.startswith("02.value") else stub
+    result = run(qid, answer)
     assert result.status == NOT_IMPLEMENTED
     assert result.score == 0
     assert any("Not implemented yet" in c.message for c in result.cases)
@@ -152,7 +139,7 @@ def test_value_mul_mistakes(wrong, case, word):
 
 def test_value_mul_without_return_says_so():
     """Does a __mul__ that forgets `return out` get told so, instead of an AttributeError on None?"""
-    case = _case(_run("02.value_mul_backward", _value_with_mul(_mul_right, return_out=False)), "forward")
+    case = case_of(run("02.value_mul_backward", _value_with_mul(_mul_right, return_out=False)), "forward")
     assert not case.passed
     assert "returned None" in case.message and "return out" in case.message
 
@@ -192,7 +179,7 @@ def test_value_tanh_mistakes(wrong, case, word):
 
 def test_value_tanh_without_return_says_so():
     """Does a tanh that forgets `return out` get told so in the cases that backpropagate through it?"""
-    case = _case(_run("02.value_tanh", _value_with_tanh(_tanh_right, return_out=False)), "local derivative")
+    case = case_of(run("02.value_tanh", _value_with_tanh(_tanh_right, return_out=False)), "local derivative")
     assert not case.passed
     assert "returned None" in case.message and "return out" in case.message
 
@@ -248,8 +235,8 @@ def test_topological_order_mistakes(wrong, case, word):
 
 def test_topological_order_without_visited_times_out_on_diamonds():
     """Does the diamond chain stop an order without a visited set by its time limit?"""
-    result = _run("02.topological_order", _topo_no_visited)
-    case = _case(result, "a chain of 40 shared diamonds")
+    result = run("02.topological_order", _topo_no_visited)
+    case = case_of(result, "a chain of 40 shared diamonds")
     assert not case.passed and case.status == "timeout"
 
 
@@ -367,7 +354,7 @@ def test_softmax_cross_entropy_mistakes(wrong, case, word):
 
 def test_softmax_without_max_shift_passes_small_logits_cases():
     """Does the overflow case single out a missing shift (other cases accept an unshifted softmax)?"""
-    result = _run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, shift=False))
+    result = run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, shift=False))
     failed = {c.name.split(":")[0] for c in result.cases if not c.passed}
     assert failed == {"large logits (1000) give a finite loss and gradient",
                       "each row is shifted by its own maximum (rows 2000 apart stay finite)",
@@ -376,7 +363,7 @@ def test_softmax_without_max_shift_passes_small_logits_cases():
 
 def test_softmax_one_hot_mistake_is_not_blamed_on_the_batch_size():
     """Does dlogits[:, y] -= 1 fail the one-hot case only, not the 1/B case (whose hint would mislead)?"""
-    result = _run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, onehot_by_column=True))
+    result = run("02.softmax_cross_entropy", lambda logits, y: _sce(logits, y, onehot_by_column=True))
     failed = {c.name for c in result.cases if not c.passed}
     assert failed == {"the 1 is subtracted once per row, at its own label (i, y_i)"}
 
@@ -424,7 +411,7 @@ def _ng_step_back(f, x, eps=1e-5):
 
 def test_gradient_check_step_back_fails_only_the_restore_case():
     """Does x[i] += eps ... x[i] += eps pass the value cases and fail the restore case with the rounding named?"""
-    result = _run("02.gradient_check", _ng_step_back)
+    result = run("02.gradient_check", _ng_step_back)
     failed = [c for c in result.cases if not c.passed]
     assert [c.name for c in failed] == ["leaves x as it was (every perturbed entry restored)"]
     assert "floating point" in failed[0].message
@@ -471,6 +458,6 @@ def test_train_step_mistakes(kwargs, case, word):
 
 def test_failure_messages_say_what_was_called():
     """Does a failed case tell the learner what was called and what came back?"""
-    case = _case(_run("02.linear_backward", _lin_db_mean), "db is the batch sum")
+    case = case_of(run("02.linear_backward", _lin_db_mean), "db is the batch sum")
     assert "Called: linear_backward(" in case.message
     assert "db" in case.message

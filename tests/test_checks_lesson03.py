@@ -10,24 +10,14 @@ from torch import nn
 
 from course_utils.cnn import conv2d_unfold, conv_output_size, maxpool2d
 from course_utils.grading.checks.lesson03 import reference_build_model, reference_fixed_net
-from course_utils.grading.registry import get_question
 from course_utils.grading.results import NOT_IMPLEMENTED
-from course_utils.grading.runner import run_question
 
-
-def run(qid, answer):
-    return run_question(get_question(qid), answer)
-
-
-def outcome(result, case_name):
-    matches = [c for c in result.cases if c.name == case_name]
-    assert matches, f"no case {case_name!r} in {[c.name for c in result.cases]}"
-    return matches[0]
+from check_support import case_of, run, stub
 
 
 def assert_fails(result, case_name, hint_word):
     """The case meant for the mistake fails, and its hint names the mistake."""
-    case = outcome(result, case_name)
+    case = case_of(result, case_name)
     assert not case.passed, f"{case_name!r} passed a wrong answer"
     assert hint_word.lower() in (case.hint + " " + case.message).lower(), (case.hint, case.message)
 
@@ -35,10 +25,6 @@ def assert_fails(result, case_name, hint_word):
 def assert_all_pass(result):
     failing = [(c.name, c.message) for c in result.cases if not c.passed]
     assert not failing, failing
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 @pytest.mark.parametrize("qid", ["03.conv_output_size", "03.conv2d_forward", "03.maxpool_forward",
@@ -225,7 +211,7 @@ def test_build_model_mistakes(kw, case, word):
 def test_build_model_not_returning_fails():
     """Does a build_model that forgets `return` fail with a clear message?"""
     result = run("03.build_model", lambda num_classes=10: None)
-    assert "nn.Module" in outcome(result, "returns an nn.Module").message
+    assert "nn.Module" in case_of(result, "returns an nn.Module").message
 
 
 # --------------------------------------------------------------------------- 03.train_step
