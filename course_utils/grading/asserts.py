@@ -15,12 +15,34 @@ import numpy as np
 
 
 class CheckFailure(AssertionError):
-    """A case failed; the message is shown to the learner as is."""
+    """A case failed; the message is shown to the learner as is.
+
+    ``basic=True`` marks a failure more basic than the mistake the case looks for (None, a wrong
+    type or shape, not a function): the case's hint is then not shown, and the same basic problem
+    in several cases is shown once. ``call`` is the call whose result failed, when known.
+    """
+
+    def __init__(self, message: str = "", basic: bool = False, call: str | None = None):
+        super().__init__(message)
+        self.basic = basic
+        self.call = call
+
+
+def _basic(message: str) -> CheckFailure:
+    return CheckFailure(message, basic=True)
 
 
 # --------------------------------------------------------------------------- describing calls
 def _short(value: Any, limit: int = 80) -> str:
+    """One short line for a value in a message: arrays by shape, models and optimizers by name."""
     kind = _kind(value)
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, type):
+        return f"class {value.__name__}"
+    described = _describe_object(value)
+    if described:
+        return described
     if kind in ("torch", "tf", "numpy"):
         arr = value
         shape = tuple(getattr(arr, "shape", ()))
@@ -36,23 +58,71 @@ def _short(value: Any, limit: int = 80) -> str:
     return text
 
 
+def _describe_object(value) -> str:
+    """A one-line description of a model, an optimizer or a function; "" for anything else."""
+    mod = type(value).__module__
+    if hasattr(value, "parameters") and hasattr(value, "modules") and mod.split(".")[0] != "keras":
+        try:
+            n = sum(p.numel() for p in value.parameters())
+            return f"{type(value).__name__} model ({n:,} parameters)"
+        except Exception:
+            return f"{type(value).__name__} model"
+    if hasattr(value, "param_groups") and hasattr(value, "step"):
+        keys = ("lr", "momentum", "betas", "weight_decay")
+        group = value.param_groups[0] if value.param_groups else {}
+        shown = ", ".join(f"{k}={group[k]!r}" for k in keys if k in group and group[k] not in (0, None))
+        return f"{type(value).__name__}({shown})"
+    if mod.startswith(("keras", "tensorflow")) and hasattr(value, "count_params"):
+        try:
+            return f"Keras {type(value).__name__} ({value.count_params():,} parameters)"
+        except Exception:
+            return f"Keras {type(value).__name__}"
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        return f"{value.__name__}"
+    return ""
+
+
 class _CallRecorder:
     """Keeps the calls a case made to learner code so failure messages can say what was called."""
 
     def __init__(self):
         self._stack: list[list[str]] = []
+        self._returns: list[list[tuple[str, Any]]] = []
+        self._forbid: list[tuple[str, ...]] = []
 
     @contextlib.contextmanager
-    def recording(self, calls: list[str]):
+    def recording(self, calls: list[str], forbid: tuple[str, ...] = (), returns: list | None = None):
+        """Record into ``calls`` (texts) and ``returns`` ((text, value) pairs) while the block runs."""
         self._stack.append(calls)
+        self._returns.append(returns if returns is not None else [])
+        self._forbid.append(tuple(forbid))
         try:
             yield calls
         finally:
             self._stack.pop()
+            self._returns.pop()
+            self._forbid.pop()
 
     def add(self, text: str) -> None:
         if self._stack:
             self._stack[-1].append(text)
+
+    def returned(self, text: str, value) -> None:
+        if self._returns:
+            self._returns[-1].append((text, value))
+
+    def call_of(self, value) -> str | None:
+        """The text of the latest call that returned exactly this object, if any."""
+        if not self._returns or value is None:
+            return None
+        for text, got in reversed(self._returns[-1]):
+            if got is value:
+                return text
+        return None
+
+    @property
+    def forbidden(self) -> tuple[str, ...]:
+        return self._forbid[-1] if self._forbid else ()
 
 
 describe_call = _CallRecorder()
@@ -75,9 +145,17 @@ def call(fn: Callable, *args, check_mutation: bool = True, name: str | None = No
     text = f"{label}({shown})"
     describe_call.add(text)
     if not callable(fn):
-        raise CheckFailure(f"{label} should be a function, but it is {type(fn).__name__}: {_short(fn)}")
+        raise _basic(f"{label} should be a function, but it is {type(fn).__name__}: {_short(fn)}")
     before = [_snapshot(a) for a in args] if check_mutation else None
-    out = fn(*args, **kwargs)
+    forbidden = describe_call.forbidden
+    if forbidden:
+        from .forbid import forbidding
+
+        with forbidding(forbidden, label):
+            out = fn(*args, **kwargs)
+    else:
+        out = fn(*args, **kwargs)
+    describe_call.returned(text, out)
     if check_mutation:
         for i, (arg, snap) in enumerate(zip(args, before)):
             if snap is not None and not _same(snap, _snapshot(arg)):
@@ -140,47 +218,91 @@ def to_numpy(value) -> np.ndarray:
     return _to_numpy(value)
 
 
+def _fail(message: str, got=None, basic: bool = False) -> CheckFailure:
+    """A CheckFailure that knows which recorded call returned ``got`` (for the "Called:" line)."""
+    return CheckFailure(message, basic=basic, call=describe_call.call_of(got))
+
+
 def expect_type(value, types, what: str = "your answer") -> None:
     """Fail unless ``value`` is an instance of ``types`` (a type or tuple of types)."""
     if not isinstance(value, types):
         names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-        raise CheckFailure(f"{what} should be a {names}, but it is a {type(value).__name__}: {_short(value)}")
+        if value is None:
+            raise _fail(f"{what} is None: did you forget to `return` it?", value, basic=True)
+        raise _fail(f"{what} should be a {names}, but it is a {type(value).__name__}: {_short(value)}",
+                    value, basic=True)
+
+
+def fmt_pair(got: float, expected: float) -> tuple[str, str]:
+    """Two numbers printed with as many digits as it takes to tell them apart (at most 17)."""
+    for digits in range(6, 18):
+        a, b = f"{got:.{digits}g}", f"{expected:.{digits}g}"
+        if a != b:
+            return a, b
+    return repr(float(got)), repr(float(expected))
+
+
+# Tolerances an answer computed in a lower precision is held to (at least), by its dtype.
+_DTYPE_RTOL = {"float16": 2e-3, "bfloat16": 2e-2, "float32": 2e-5}
+
+
+def tolerance_for(got, rtol: float, atol: float, expected=None) -> tuple[float, float]:
+    """``rtol, atol`` loosened to what ``got``'s floating dtype can represent (float64 keeps them).
+
+    A float32 answer is held to rtol >= 2e-5 and atol >= 2e-6 x the largest expected magnitude
+    (rounding of a sum of many float32 terms), float16 and bfloat16 to about 10 ulps.
+    """
+    dtype = str(getattr(got, "dtype", "")).replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
+    floor = _DTYPE_RTOL.get(dtype)
+    if floor is None:
+        return rtol, atol
+    scale = 1.0
+    if expected is not None:
+        e = np.abs(np.asarray(_to_numpy(expected), dtype=np.float64))
+        finite = e[np.isfinite(e)]
+        scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    return max(rtol, floor), max(atol, floor * 0.1 * scale)
 
 
 def expect_close(got, expected, rtol: float = 1e-5, atol: float = 1e-8, what: str = "the result",
                  check_dtype: bool = False, device: str | None = None) -> None:
     """Fail unless ``got`` matches ``expected`` in kind, shape, (dtype, device) and values.
 
-    The message names the first mismatch: type, shape, dtype, device, NaN/inf, or the first
-    differing index with the max absolute and relative error.
+    Tolerances follow ``got``'s dtype (``tolerance_for``): a float32 answer is not failed for
+    float32 rounding. The message names the first mismatch: type, shape, dtype, device, NaN/inf,
+    or the first differing index with the max absolute and relative error. A None, a wrong type
+    or a wrong shape is a basic failure (see ``CheckFailure``).
     """
     exp_kind, got_kind = _kind(expected), _kind(got)
     if got is None:
-        raise CheckFailure(f"{what} is None: did you forget to `return` it?")
+        raise _fail(f"{what} is None: did you forget to `return` it?", got, basic=True)
     if exp_kind in ("torch", "numpy", "tf") and got_kind not in ("torch", "numpy", "tf", "scalar"):
-        raise CheckFailure(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}")
+        raise _fail(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}",
+                    got, basic=True)
     if exp_kind == "torch" and got_kind != "torch":
-        raise CheckFailure(f"{what} should be a torch.Tensor, but it is a {type(got).__name__}.")
+        raise _fail(f"{what} should be a torch.Tensor, but it is a {type(got).__name__}.", got, basic=True)
     if exp_kind == "scalar" and got_kind not in ("scalar", "torch", "numpy", "tf"):
-        raise CheckFailure(f"{what} should be a number, but it is a {type(got).__name__}: {_short(got)}")
+        raise _fail(f"{what} should be a number, but it is a {type(got).__name__}: {_short(got)}",
+                    got, basic=True)
     if device is not None and got_kind == "torch" and got.device.type != device:
-        raise CheckFailure(f"{what} is on device '{got.device}', expected '{device}'.")
+        raise _fail(f"{what} is on device '{got.device}', expected '{device}'.", got)
     g, e = _to_numpy(got), _to_numpy(expected)
     if exp_kind == "scalar" and g.size == 1:
         g = g.reshape(())
     if g.shape != e.shape:
-        raise CheckFailure(f"{what} has shape {tuple(g.shape)}, expected {tuple(e.shape)}.")
+        raise _fail(f"{what} has shape {tuple(g.shape)}, expected {tuple(e.shape)}.", got, basic=True)
     if check_dtype and g.dtype != e.dtype:
-        raise CheckFailure(f"{what} has dtype {g.dtype}, expected {e.dtype}.")
+        raise _fail(f"{what} has dtype {g.dtype}, expected {e.dtype}.", got)
     if not np.issubdtype(g.dtype, np.number) and g.dtype != bool:
-        raise CheckFailure(f"{what} should hold numbers, but its dtype is {g.dtype}.")
+        raise _fail(f"{what} should hold numbers, but its dtype is {g.dtype}.", got, basic=True)
+    rtol, atol = tolerance_for(got, rtol, atol, e)
     g64, e64 = g.astype(np.float64), e.astype(np.float64)
     bad_g, bad_e = ~np.isfinite(g64), ~np.isfinite(e64)
     if (bad_g & ~bad_e).any():
         idx = tuple(int(i) for i in np.argwhere(bad_g & ~bad_e)[0])
         value = g64[idx] if g64.ndim else g64
-        raise CheckFailure(f"{what} contains {value} at index {idx if idx else '()'} where a finite number "
-                           f"was expected: look for a division by zero, log(0) or an overflowing exp.")
+        raise _fail(f"{what} contains {value} at index {idx if idx else '()'} where a finite number "
+                    f"was expected: look for a division by zero, log(0) or an overflowing exp.", got)
     ok = np.isclose(g64, e64, rtol=rtol, atol=atol, equal_nan=True)
     if not ok.all():
         idx = tuple(int(i) for i in np.argwhere(~ok)[0])
@@ -192,39 +314,65 @@ def expect_close(got, expected, rtol: float = 1e-5, atol: float = 1e-8, what: st
         rel = rel[np.isfinite(rel)]
         max_rel = float(rel.max()) if rel.size else math.inf
         n_bad = int((~ok).sum())
+        tol = f"tolerance rtol={rtol:g}, atol={atol:g}"
         if g64.ndim == 0:
-            raise CheckFailure(f"{what} is {g64.item():.6g}, expected {e64.item():.6g} "
-                               f"(tolerance rtol={rtol:g}, atol={atol:g}).")
-        raise CheckFailure(
+            a, b = fmt_pair(g64.item(), e64.item())
+            raise _fail(f"{what} is {a}, expected {b} (off by {max_abs:.3g}; {tol}).", got)
+        a, b = fmt_pair(g64[idx], e64[idx])
+        raise _fail(
             f"{what} differs from the expected values at {n_bad} of {ok.size} positions.\n"
-            f"First mismatch at index {idx}: got {g64[idx]:.6g}, expected {e64[idx]:.6g}.\n"
-            f"Max absolute error {max_abs:.3g}, max relative error {max_rel:.3g} "
-            f"(tolerance rtol={rtol:g}, atol={atol:g})."
+            f"First mismatch at index {idx}: got {a}, expected {b}.\n"
+            f"Max absolute error {max_abs:.3g}, max relative error {max_rel:.3g} ({tol}).", got
         )
 
 
 def expect_equal(got, expected, what: str = "the result") -> None:
     """Fail unless ``got == expected`` (for plain Python values: ints, strings, tuples)."""
     if got is None and expected is not None:
-        raise CheckFailure(f"{what} is None: did you forget to `return` it?")
+        raise _fail(f"{what} is None: did you forget to `return` it?", got, basic=True)
     if got != expected:
-        raise CheckFailure(f"{what} is {_short(got)}, expected {_short(expected)}.")
+        raise _fail(f"{what} is {_short(got)}, expected {_short(expected)}.", got)
 
 
 def expect_shape(got, shape: tuple, what: str = "the result") -> None:
-    """Fail unless ``got`` is an array/tensor of ``shape``."""
+    """Fail unless ``got`` is an array/tensor of ``shape`` (a basic failure otherwise)."""
+    if got is None:
+        raise _fail(f"{what} is None: did you forget to `return` it?", got, basic=True)
     if _kind(got) not in ("torch", "numpy", "tf"):
-        raise CheckFailure(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}")
+        raise _fail(f"{what} should be an array/tensor, but it is a {type(got).__name__}: {_short(got)}",
+                    got, basic=True)
     if tuple(got.shape) != tuple(shape):
-        raise CheckFailure(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}.")
+        raise _fail(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}.", got, basic=True)
 
 
 def expect_finite(got, what: str = "the result") -> None:
     """Fail if ``got`` holds NaN or infinity."""
     arr = _to_numpy(got).astype(np.float64)
     if not np.isfinite(arr).all():
-        raise CheckFailure(f"{what} contains NaN or infinity: look for a division by zero, log(0), "
-                           "or a learning rate so large the values blow up.")
+        raise _fail(f"{what} contains NaN or infinity: look for a division by zero, log(0), "
+                    "or a learning rate so large the values blow up.", got)
+
+
+def as_number(value, what: str = "your answer") -> float:
+    """``value`` as a float, or a basic failure that says what it is (never a crash of the checker).
+
+    Accepts Python and NumPy numbers and one-element arrays/tensors; rejects None, bool, strings.
+    """
+    if value is None:
+        raise _fail(f"{what} is None: did you forget to `return` it?", value, basic=True)
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+        raise _fail(f"{what} should be a number, but it is a {type(value).__name__}: {_short(value)}",
+                    value, basic=True)
+    if _kind(value) in ("torch", "numpy", "tf"):
+        arr = _to_numpy(value)
+        if arr.size != 1:
+            raise _fail(f"{what} should be one number, but it has shape {tuple(arr.shape)}.", value,
+                        basic=True)
+        return float(arr.reshape(()))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    raise _fail(f"{what} should be a number, but it is a {type(value).__name__}: {_short(value)}",
+                value, basic=True)
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -251,7 +399,7 @@ def count_parameters(model) -> int:
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
     if hasattr(model, "trainable_weights"):
         return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-    raise CheckFailure(f"expected a model (torch nn.Module or Keras Model), got a {type(model).__name__}.")
+    raise _basic(f"expected a model (torch nn.Module or Keras Model), got a {type(model).__name__}.")
 
 
 def expect_parameter_count(model, expected: int, what: str = "your model") -> None:
@@ -267,7 +415,7 @@ def layer_types(model) -> list[str]:
         return [type(m).__name__ for m in model.modules() if not list(m.children())]
     if hasattr(model, "layers"):
         return [type(layer).__name__ for layer in model.layers]
-    raise CheckFailure(f"expected a model, got a {type(model).__name__}.")
+    raise _basic(f"expected a model, got a {type(model).__name__}.")
 
 
 def expect_layers(model, expected: list[str], what: str = "your model") -> None:

@@ -86,7 +86,7 @@ def _not_graded(lesson: str | None, reason: str) -> list[QuestionResult]:
     results = []
     for q in questions_for_lesson(lesson):
         r = QuestionResult(q.qid, q.title, points=q.points, note=f"Not graded: {reason}")
-        r.cases = [CaseOutcome(c.name, False, r.note, "", ERROR) for c in q.cases]
+        r.cases = [CaseOutcome(c.name, False, r.note, "", ERROR, c.kind, True) for c in q.cases]
         results.append(r)
     return results
 

@@ -55,7 +55,7 @@ def grade_question(question, namespace: dict, stub_cells: list[int] = ()) -> Que
         result.note = (f"Not implemented yet: {missing} is not defined, because cell {cells} stopped at "
                        "`raise NotImplementedError()` before defining it. Fill in the cell(s) marked "
                        "`# YOUR CODE HERE` and run them.")
-        result.cases = [CaseOutcome(c.name, False, result.note, "", NOT_IMPLEMENTED) for c in result.cases]
+        result.cases = [CaseOutcome(c.name, False, result.note, "", NOT_IMPLEMENTED, c.kind, True) for c in result.cases]
     return result
 
 
