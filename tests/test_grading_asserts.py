@@ -129,3 +129,50 @@ def test_loss_decreases_catches_a_step_with_the_wrong_sign():
 
     expect_loss_decreases(*make(+1), steps=3)
     assert "it should go down" in failure(expect_loss_decreases, *make(-1), steps=3)
+
+
+def test_tolerance_follows_the_answers_dtype():
+    """Does a float32 answer pass at float32 rounding where a float64 one is held to the stated tolerance,
+    and does a real float32 mistake still fail?"""
+    import torch
+
+    from course_utils.grading.asserts import CheckFailure, expect_close
+
+    exact = np.float64(0.3868912345678)
+    expect_close(np.float32(exact), exact, rtol=1e-9, atol=1e-12)
+    expect_close(torch.tensor([exact, 2 * exact], dtype=torch.float32), np.array([exact, 2 * exact]), rtol=1e-9)
+    with pytest.raises(CheckFailure):
+        expect_close(np.float64(exact) * (1 + 1e-7), exact, rtol=1e-9, atol=1e-12)
+    with pytest.raises(CheckFailure):
+        expect_close(np.float32(exact * 1.001), exact, rtol=1e-9)
+
+
+def test_a_mismatch_never_shows_two_equal_numbers():
+    """Are two close but different numbers printed with enough digits to tell them apart?"""
+    from course_utils.grading.asserts import CheckFailure, expect_close, fmt_pair
+
+    a, b = fmt_pair(0.38689001, 0.38689)
+    assert a != b
+    with pytest.raises(CheckFailure) as info:
+        expect_close(0.3868901, 0.38689, rtol=1e-9, atol=0)
+    text = str(info.value)
+    got, expected = text.split(" is ")[1].split(", expected ")
+    assert got != expected.split(" ")[0]
+
+
+def test_as_number_and_short_descriptions():
+    """Does as_number refuse None, bools and strings as basic failures, and do messages show NumPy scalars,
+    models and optimizers as one short line?"""
+    import torch
+
+    from course_utils.grading.asserts import CheckFailure, _short, as_number
+
+    assert as_number(np.float32(0.5)) == 0.5 and as_number(torch.tensor([2.0])) == 2.0
+    for bad in (None, True, "0.5", [1.0]):
+        with pytest.raises(CheckFailure) as info:
+            as_number(bad, what="lr")
+        assert info.value.basic
+    assert _short(np.float64(5.5)) == "5.5"
+    model = torch.nn.Linear(3, 2)
+    assert _short(model) == "Linear model (8 parameters)"
+    assert _short(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)) == "SGD(lr=0.1, momentum=0.9)"

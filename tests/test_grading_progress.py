@@ -9,22 +9,47 @@ def add(a, b):
     return a + b
 
 
-def test_progress_lists_every_question_and_remembers_the_latest_check():
-    """Does progress() list every registered question, 'not checked yet' at first, then the latest result?"""
+def test_progress_lists_every_question_in_notebook_order_with_best_and_latest():
+    """Does progress() list every question in the order of its notebook, 'not checked yet' at first,
+    then the best and the latest result, so that a wrong answer tried after a pass erases nothing?"""
+    from course_utils.grading.registry import load_all, ordered
+
     p = progress()
     ids = [r["id"] for r in p.rows]
-    assert ids == sorted(ids) and {"00.add", "00.mean", "00.normalize", "00.lr"} <= set(ids)
+    assert ids == [q.qid for q in ordered(load_all().values())]
+    assert ids[:4] == ["00.add", "00.mean", "00.normalize", "00.lr"]  # the warm-up's order
     assert all(r["status"] == "" for r in p.rows) and "not checked yet" in str(p)
-    check("00.add", lambda a, b: a - b)
     check("00.add", add)
+    check("00.add", lambda a, b: a - b)  # the warm-up asks for a wrong answer on purpose
     check("00.lr", 1.0)
     rows = {r["id"]: r for r in progress().rows}
-    assert rows["00.add"]["status"] == "passed" and rows["00.add"]["score"] == 1.0
-    assert rows["00.lr"]["status"] == "failed" and 0 < rows["00.lr"]["score"] < 1
+    assert rows["00.add"]["best_status"] == "passed" and rows["00.add"]["best_score"] == 1.0
+    assert rows["00.add"]["status"] == "failed" and rows["00.add"]["score"] == 0.0
+    assert rows["00.lr"]["status"] == "failed" and rows["00.lr"]["score"] == 0.0
     text = str(progress())
-    assert "00.add" in text and "passed" in text and "not yet" in text
+    assert "passed before; latest: not yet" in text and "1 of " in text
     saved = json.loads(progress_file().read_text())
-    assert saved["00.add"] == {"possible": 1.0, "score": 1.0, "status": "passed"}
+    assert saved["00.add"] == {"possible": 1.0, "score": 0.0, "status": "failed", "best_score": 1.0,
+                               "best_status": "passed"}
+    check("00.add", add)
+    assert {r["id"]: r for r in progress().rows}["00.add"]["status"] == "passed"
+
+
+def test_progress_titles_are_those_of_the_notebooks():
+    """Does every question's title in progress() match its heading in the exercise notebook?"""
+    import re
+    from pathlib import Path
+
+    from course_utils.authoring.transforms import read_notebook
+
+    heading = re.compile(r"^#{2,4} Question \d+ · `(\d\d\.[a-z][a-z0-9_]*)` — (.+)$", re.M)
+    titles = {}
+    for path in sorted((Path(__file__).resolve().parent.parent / "exercises").glob("*.ipynb")):
+        for cell in read_notebook(path).cells:
+            if cell.cell_type == "markdown":
+                titles.update(dict(heading.findall(cell.source)))
+    shown = {r["id"]: r["title"] for r in progress().rows}
+    assert {q: t.strip() for q, t in titles.items()} == shown
 
 
 def test_progress_html_is_escaped_and_deterministic():

@@ -9,8 +9,8 @@ def _result(*cases, points=2.0, note=""):
     return QuestionResult("01.mse_loss", "Mean squared error", list(cases), points, note)
 
 
-def test_score_is_points_times_fraction_of_cases_passed():
-    """Is the score points x (cases passed / cases), and 0 for a question with no case?"""
+def test_score_is_points_times_fraction_of_core_cases_passed():
+    """Is the score points x (core cases passed / core cases), and 0 for a question with no case?"""
     r = _result(CaseOutcome("a", True), CaseOutcome("b", False, "wrong", status=FAILED), CaseOutcome("c", True))
     assert r.score == round(2.0 * 2 / 3, 4) and r.possible == 2.0 and not r.passed
     assert _result().score == 0.0 and not _result().passed
@@ -60,3 +60,50 @@ def test_passing_result_lists_the_cases_that_passed():
     html = r._repr_html_()
     assert "shape" in html and "values" in html and "Hint" not in html
     assert str(r).startswith("PASS ") and "(2/2 cases, 2/2 points)" in str(r)
+
+
+def test_credit_needs_core_cases_and_a_failed_other_case_halves_it():
+    """Do property and mistake cases earn nothing alone, core cases share the points, and does a failed
+    property or mistake case halve what the core cases earned?"""
+    core_ok, core_bad = CaseOutcome("v1", True, kind="core"), CaseOutcome("v2", False, "off", kind="core")
+    prop_ok, prop_bad = CaseOutcome("shape", True, kind="property"), CaseOutcome("inplace", False, kind="property")
+    assert _result(CaseOutcome("v", False, kind="core"), prop_ok, CaseOutcome("m", True, kind="mistake")).score == 0
+    assert _result(prop_ok, CaseOutcome("m", True, kind="mistake")).score == 0  # no core case at all
+    assert _result(core_ok, core_bad, prop_ok).score == 1.0  # 2 points x 1/2
+    assert _result(core_ok, core_bad, prop_bad).score == 0.5  # halved
+    assert _result(core_ok, CaseOutcome("v3", True, kind="core"), prop_bad).score == 1.0
+    assert _result(core_ok, CaseOutcome("v3", True, kind="core"), prop_ok).score == 2.0
+
+
+def test_a_forbidden_library_call_scores_zero():
+    """Does a 'from scratch' answer that called the library score 0, whatever else passed?"""
+    from course_utils.grading.results import FORBIDDEN
+
+    r = _result(CaseOutcome("v1", True), CaseOutcome("v2", False, "used F.conv2d", status=FORBIDDEN, basic=True))
+    assert r.score == 0 and r.status == FORBIDDEN and "not answered from scratch" in r.summary()
+
+
+def test_a_basic_failure_hides_the_hint_and_is_shown_once():
+    """Is a None / crash reported as that, once, with 'fix this first', and without the mistakes' hints,
+    while a property case keeps its own hint?"""
+    from course_utils.grading.results import FIX_FIRST
+
+    r = _result(CaseOutcome("sign", False, "Called: f(1)\nf(1) is None: did you forget to `return` it?",
+                            "Subtract the gradient.", FAILED, "mistake", True),
+                CaseOutcome("scale", False, "Called: f(2)\nf(1) is None: did you forget to `return` it?",
+                            "Multiply by lr.", FAILED, "core", True),
+                CaseOutcome("shape", False, "has shape (2,), expected (3,)", "Sum over axis 0.", FAILED,
+                            "property", True))
+    text = str(r)
+    assert "Subtract the gradient" not in text and "Multiply by lr" not in text
+    assert "Hint: Sum over axis 0." in text
+    assert text.count("did you forget") == 1 and FIX_FIRST in text
+    assert 'The same problem as in "sign" above.' in text
+    assert "Subtract the gradient" not in r._repr_html_() and FIX_FIRST in r._repr_html_()
+    assert r.first_problem() == "sign: f(1) is None: did you forget to `return` it?"
+
+
+def test_possible_is_always_a_float():
+    """Is `possible` a float whether the points were given as an int or read back from JSON?"""
+    r = QuestionResult("00.add", "Add", [CaseOutcome("a", True)], 1)
+    assert isinstance(r.possible, float) and isinstance(QuestionResult.from_dict(r.to_dict()).possible, float)

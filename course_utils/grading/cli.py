@@ -19,7 +19,7 @@ def _seconds(text: str) -> float:
 
 def add_commands(sub) -> None:
     """Add ``grade`` and ``progress`` to the ``course`` command."""
-    from .grade import DEFAULT_TIMEOUT
+    from .grade import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT
 
     p = sub.add_parser("grade", help="grade submitted notebooks (files or folders), each in a fresh kernel",
                        description="Run each notebook in its own fresh kernel, then run every question of its "
@@ -30,6 +30,9 @@ def add_commands(sub) -> None:
     p.add_argument("--csv", metavar="FILE", help="also write one row per notebook and question to FILE")
     p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"time limit for running one notebook (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--cell-timeout", type=_seconds, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                   help="time limit for one cell: a cell past it is interrupted and the next cell runs "
+                        f"(default {DEFAULT_CELL_TIMEOUT:g})")
     p.set_defaults(handler=grade_command)
 
     p = sub.add_parser("progress", help="your latest result for every question of the course")
@@ -53,10 +56,11 @@ def grade_command(args) -> int:
         return 2
 
     def said(result):
-        print(f"graded {result.path}: {result.score:g}/{result.possible:g}"
+        word = "not graded" if result.error else "graded"
+        print(f"{word} {result.path}: {result.score:g}/{result.possible:g}"
               + (f" ({result.error})" if result.error else ""), file=sys.stderr, flush=True)
 
-    results = grade_paths(args.paths, timeout=args.timeout, on_result=said)
+    results = grade_paths(args.paths, timeout=args.timeout, on_result=said, cell_timeout=args.cell_timeout)
     if args.csv:
         Path(args.csv).write_text(to_csv(results), encoding="utf-8")
     print(to_json(results) if args.json else to_text(results))

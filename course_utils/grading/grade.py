@@ -26,6 +26,7 @@ from .registry import questions_for_lesson
 from .results import ERROR, CaseOutcome, QuestionResult
 
 DEFAULT_TIMEOUT = 600.0  # seconds for running one notebook (grading adds its cases' own limits)
+DEFAULT_CELL_TIMEOUT = 300.0  # seconds for one cell: then it is interrupted and the next cell runs
 GRADING_SLACK = 30.0  # seconds allowed on top of the sum of the cases' limits for the grading pass
 MAX_OUTPUTS_PER_CELL = 200  # a notebook printing without end must not fill the grader's memory
 _NAME_LESSON = re.compile(r"^(\d\d)_")
@@ -41,6 +42,8 @@ class SubmissionResult:
     questions: list[QuestionResult] = field(default_factory=list)
     error: str | None = None  # None when the notebook ran to the end and was graded
     cell_errors: list[dict] = field(default_factory=list)  # cells that raised: {"cell", "ename", "evalue"}
+    interrupted: list[int] = field(default_factory=list)  # cells stopped at their time limit
+    not_run: list[int] = field(default_factory=list)  # cells never run: the notebook's time was up
     seconds: float = 0.0
     notebook: object = field(default=None, repr=False)  # the executed notebook, if asked for (keep_notebook)
 
@@ -50,12 +53,30 @@ class SubmissionResult:
 
     @property
     def possible(self) -> float:
-        return round(sum(q.possible for q in self.questions), 4)
+        return float(round(sum(q.possible for q in self.questions), 4))
+
+    @property
+    def status(self) -> str:
+        """"graded", or "not graded" (the notebook could not be run or read; ``error`` says why)."""
+        return "not graded" if self.error else "graded"
+
+    def notes(self) -> list[str]:
+        """What an instructor should know about how the notebook ran (hung cells, cells not run)."""
+        out = []
+        if self.interrupted:
+            cells = ", ".join(str(c) for c in self.interrupted)
+            out.append(f"cell {cells} ran past the cell time limit and was interrupted; the rest ran")
+        if self.not_run:
+            out.append(f"cells {self.not_run[0]}-{self.not_run[-1]} were not run: the notebook's time "
+                       "limit was reached")
+        return out
 
     def to_dict(self) -> dict:
-        """The JSON form: path, lesson, score, possible, error, questions (and a few extra keys)."""
-        return {"path": self.path, "lesson": self.lesson, "score": self.score, "possible": self.possible,
-                "error": self.error, "cell_errors": self.cell_errors, "seconds": round(self.seconds, 1),
+        """The JSON form: path, lesson, status, score, possible, error, questions (and a few extra keys)."""
+        return {"path": self.path, "lesson": self.lesson, "status": self.status, "score": self.score,
+                "possible": self.possible, "error": self.error, "cell_errors": self.cell_errors,
+                "interrupted_cells": self.interrupted, "cells_not_run": self.not_run,
+                "notes": self.notes(), "seconds": round(self.seconds, 1),
                 "questions": [q.to_dict() for q in self.questions]}
 
 
@@ -113,7 +134,8 @@ def read_submission(path: Path):
         return None, f"not a notebook: {str(exc).splitlines()[0]}"
 
 
-def grade_notebook(path, timeout: float = DEFAULT_TIMEOUT, keep_notebook: bool = False) -> SubmissionResult:
+def grade_notebook(path, timeout: float = DEFAULT_TIMEOUT, keep_notebook: bool = False,
+                   cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> SubmissionResult:
     """Grade one notebook in a fresh kernel (see the module docstring); never raises for a bad submission.
 
     ``keep_notebook`` keeps the executed notebook (with outputs) in ``result.notebook``.
@@ -131,7 +153,7 @@ def grade_notebook(path, timeout: float = DEFAULT_TIMEOUT, keep_notebook: bool =
         problem = f"lesson {result.lesson} has no graded questions"
     if problem is None:
         try:
-            _execute_and_grade(path, nb, result, timeout, keep_notebook)
+            _execute_and_grade(path, nb, result, timeout, keep_notebook, cell_timeout)
         finally:
             result.seconds = time.monotonic() - start
         return result
@@ -141,12 +163,13 @@ def grade_notebook(path, timeout: float = DEFAULT_TIMEOUT, keep_notebook: bool =
     return result
 
 
-def grade_paths(paths, timeout: float = DEFAULT_TIMEOUT, on_result=None) -> list[SubmissionResult]:
+def grade_paths(paths, timeout: float = DEFAULT_TIMEOUT, on_result=None,
+                cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> list[SubmissionResult]:
     """Grade every notebook in ``paths`` (files or folders), one after the other."""
     results = []
     for path in find_notebooks(paths):
         try:
-            results.append(grade_notebook(path, timeout))
+            results.append(grade_notebook(path, timeout, cell_timeout=cell_timeout))
         except Exception as exc:  # a bug of ours, or a lesson's checks that do not import: say so, go on
             results.append(SubmissionResult(str(path), lesson_of_notebook(path),
                                             error=f"could not grade: {type(exc).__name__}: {str(exc)[:300]}"))
@@ -159,11 +182,26 @@ def grade_paths(paths, timeout: float = DEFAULT_TIMEOUT, on_result=None) -> list
 def _client(nb, workdir: str):
     from nbclient import NotebookClient
 
+    from nbclient.exceptions import CellTimeoutError
+    from nbclient.util import ensure_async
+
     class CappedClient(NotebookClient):
+        """Caps a cell's outputs; a cell past its limit is interrupted once, then given up on."""
+
+        interrupted: set = set()
+
         def output(self, outs, msg, display_id, cell_index):
             if len(outs) >= MAX_OUTPUTS_PER_CELL:
                 return None
             return super().output(outs, msg, display_id, cell_index)
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            key = id(cell)
+            if key in self.interrupted or cell is None:  # the interrupt did not stop it
+                raise CellTimeoutError.error_from_timeout_and_cell("Cell execution timed out", timeout, cell)
+            self.interrupted = self.interrupted | {key}
+            await ensure_async(self.km.interrupt_kernel())
+            return None  # wait for the cell's reply (a KeyboardInterrupt) as long again
 
     return CappedClient(nb, timeout=int(DEFAULT_TIMEOUT), allow_errors=True, kernel_name="python3",
                         shutdown_kernel="immediate", startup_timeout=120, iopub_timeout=10,
@@ -183,7 +221,23 @@ def _cell_error(cell) -> tuple[str, str] | None:
     return None
 
 
-def _execute_and_grade(path: Path, nb, result: SubmissionResult, timeout: float, keep_notebook: bool) -> None:
+_DEFINES = "^(?:def|class)[ \t]+{name}\\b|^{name}[ \t]*(?::[^=\n]*)?=(?!=)"
+
+
+def defining_cells(nb, names) -> dict[str, int]:
+    """{answer name: number of the last code cell that defines it at top level} (1-based)."""
+    found: dict[str, int] = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for name in names:
+            if re.search(_DEFINES.format(name=re.escape(name)), cell.get("source", ""), re.M):
+                found[name] = i + 1
+    return found
+
+
+def _execute_and_grade(path: Path, nb, result: SubmissionResult, timeout: float, keep_notebook: bool,
+                       cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> None:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     workdir = tempfile.mkdtemp(prefix="course-grade-")
@@ -202,9 +256,14 @@ def _execute_and_grade(path: Path, nb, result: SubmissionResult, timeout: float,
                 cell_no = i + 1
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise CellTimeoutError(f"cell {cell_no}")
-                client.timeout = max(1, int(left + 0.999))
+                    result.not_run = [j + 1 for j in range(i, len(nb.cells)) if nb.cells[j].cell_type == "code"]
+                    break
+                if cell.cell_type != "code":
+                    continue
+                client.timeout = max(1, int(min(cell_timeout, left) + 0.999))
                 client.execute_cell(cell, i)
+                if id(cell) in client.interrupted:
+                    result.interrupted.append(cell_no)
                 err = _cell_error(cell)
                 if err:
                     result.cell_errors.append({"cell": cell_no, "ename": err[0], "evalue": err[1][:300]})
@@ -212,7 +271,10 @@ def _execute_and_grade(path: Path, nb, result: SubmissionResult, timeout: float,
                 result.notebook = nbformat.from_dict(nb)
             stage = "grading"
             stub_cells = [e["cell"] for e in result.cell_errors if e["ename"] == "NotImplementedError"]
-            cell = nbformat.v4.new_code_cell(grading_code(result.lesson, out_path, stub_cells, _PACKAGE_DIR))
+            names = sorted({n for q in questions for n in q.answers})
+            code = grading_code(result.lesson, out_path, stub_cells, _PACKAGE_DIR, result.cell_errors,
+                                defining_cells(nb, names))
+            cell = nbformat.v4.new_code_cell(code)
             nb.cells.append(cell)
             client.timeout = int(sum(_question_limit(q) for q in questions) + GRADING_SLACK)
             client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
@@ -228,8 +290,8 @@ def _execute_and_grade(path: Path, nb, result: SubmissionResult, timeout: float,
         if stage == "grading":
             _fail(result, f"timed out while grading (more than {client.timeout} s); the kernel was stopped")
         else:
-            _fail(result, f"timed out: the notebook ran for more than {timeout:g} s (cell {cell_no} was still "
-                          "running); the kernel was stopped")
+            _fail(result, f"timed out: cell {cell_no} was still running after it was interrupted at its "
+                          f"time limit ({client.timeout} s); the kernel was stopped")
     except DeadKernelError:
         where = f"cell {cell_no}" if stage == "running the notebook" else "the grading pass"
         _fail(result, f"the kernel died while running {where} (os._exit(), a crash, or out of memory)")

@@ -8,7 +8,7 @@ import json
 from .results import PASSED
 
 CSV_COLUMNS = ["path", "lesson", "question", "status", "score", "possible", "cases_passed", "cases",
-               "notebook_score", "notebook_possible", "error"]
+               "notebook_score", "notebook_possible", "note", "error"]
 
 
 def to_json(results) -> str:
@@ -23,12 +23,14 @@ def csv_rows(results) -> list[dict]:
         base = {"path": r.path, "lesson": r.lesson or "", "notebook_score": f"{r.score:g}",
                 "notebook_possible": f"{r.possible:g}", "error": r.error or ""}
         if not r.questions:
-            rows.append({**base, "question": "", "status": "error", "score": "0", "possible": "0",
-                         "cases_passed": "0", "cases": "0"})
+            rows.append({**base, "question": "", "status": "not graded", "score": "0", "possible": "0",
+                         "cases_passed": "0", "cases": "0", "note": r.error or ""})
         for q in r.questions:
-            rows.append({**base, "question": q.qid, "status": q.status, "score": f"{q.score:g}",
+            status = "not graded" if r.error else q.status
+            rows.append({**base, "question": q.qid, "status": status, "score": f"{q.score:g}",
                          "possible": f"{q.possible:g}", "cases_passed": str(sum(c.passed for c in q.cases)),
-                         "cases": str(len(q.cases))})
+                         "cases": str(len(q.cases)),
+                         "note": "" if q.passed else q.first_problem()})
     return rows
 
 
@@ -42,13 +44,7 @@ def to_csv(results) -> str:
 
 
 def _first_problem(q) -> str:
-    if q.note:
-        return q.note.splitlines()[0]
-    for c in q.cases:
-        if not c.passed:
-            lines = [line for line in c.message.splitlines() if not line.startswith("Called:")]
-            return f"{c.name}: {lines[0] if lines else c.status}"
-    return ""
+    return q.first_problem()
 
 
 def to_text(results, width: int = 150) -> str:
@@ -59,12 +55,16 @@ def to_text(results, width: int = 150) -> str:
     lines = [f"{'NOTEBOOK':<{name_w}}  LESSON  {'SCORE':>9}  STATUS"]
     for r in results:
         n_pass = sum(q.status == PASSED for q in r.questions)
-        status = f"error: {r.error}" if r.error else f"{n_pass}/{len(r.questions)} questions passed"
+        status = f"not graded: {r.error}" if r.error else f"{n_pass}/{len(r.questions)} questions passed"
         if r.cell_errors and not r.error:
             status += f"; {len(r.cell_errors)} cell(s) raised"
+        for note in r.notes():
+            status += f"; {note}"
         path = r.path if len(r.path) <= name_w else "..." + r.path[-(name_w - 3):]
         score = f"{r.score:g}/{r.possible:g}"
         lines.append(f"{path:<{name_w}}  {r.lesson or '--':<6}  {score:>9}  {status}")
+        if r.error and not r.lesson:
+            lines.append("    (no lesson: it cannot be scored; rename it NN_slug.ipynb and grade it again)")
         if r.error:
             continue
         qid_w = max(len(q.qid) for q in r.questions) if r.questions else 0
@@ -75,6 +75,8 @@ def to_text(results, width: int = 150) -> str:
                 lines.append(detail if len(detail) <= width else detail[: width - 3] + "...")
     total = sum(r.score for r in results)
     possible = sum(r.possible for r in results)
-    lines.append(f"{len(results)} notebook(s), {sum(r.error is not None for r in results)} not graded; "
+    no_lesson = sum(r.lesson is None for r in results)
+    tail = f" ({no_lesson} of them: lesson unknown)" if no_lesson else ""
+    lines.append(f"{len(results)} notebook(s), {sum(r.error is not None for r in results)} not graded{tail}; "
                  f"total {total:g}/{possible:g}")
     return "\n".join(lines)

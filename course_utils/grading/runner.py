@@ -117,11 +117,17 @@ def learner_line(exc: BaseException) -> str:
     return text
 
 
-def _raised_in_learner_code(exc: BaseException) -> bool:
-    """Did the exception come out of a call to learner code (rather than the checker's own code)?"""
+def _raised_in_learner_code(exc: BaseException, case_fn=None) -> bool:
+    """Did the exception come out of learner code (rather than the checker's own code, such as a
+    ``float()`` of what the answer returned)? Only the frames below the case function count."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return any(f.filename.endswith(os.sep + "asserts.py") and f.name == "call" for f in frames) \
-        or bool(learner_line(exc))
+    code = getattr(case_fn, "__code__", None)
+    if code is not None:
+        starts = [i for i, f in enumerate(frames) if f.filename == code.co_filename and f.name == code.co_name]
+        if starts:
+            frames = frames[starts[0] + 1:]
+    return any((f.filename.endswith(os.sep + "asserts.py") and f.name == "call")
+               or not _is_library_frame(f.filename) for f in frames)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -190,7 +196,7 @@ def run_case(case, question: Question, answers: dict) -> CaseOutcome:
     except BaseException as exc:  # a crash in learner code, or an answer of the wrong kind
         if limit is not None and limit.fired:
             return _timeout(outcome, calls, limit_s, case)
-        return outcome(False, _crash_message(exc, calls, returns), case.hint, ERROR, True)
+        return outcome(False, _crash_message(exc, calls, returns, case.fn), case.hint, ERROR, True)
     return outcome(True)
 
 
@@ -201,11 +207,11 @@ def _timeout(outcome, calls, limit_s, case) -> CaseOutcome:
                    True)
 
 
-def _crash_message(exc: BaseException, calls: list[str], returns: list) -> str:
+def _crash_message(exc: BaseException, calls: list[str], returns: list, case_fn=None) -> str:
     """What to say about an exception: the learner's crash, or what their answer returned that the
     checker could not use (never the checker's own ``float(None)`` shown as "It raised")."""
     text = clean_text(f"{exc}", 600)
-    if not _raised_in_learner_code(exc):
+    if not _raised_in_learner_code(exc, case_fn):
         if returns:
             called, returned = returns[-1]
             if returned is None:
