@@ -107,3 +107,58 @@ def test_exercise_scores_zero_with_not_implemented_yet(grades, exercise):
     assert {q["id"]: q["status"] for q in r["questions"]} == {q["id"]: NOT_IMPLEMENTED for q in r["questions"]}
     for q in r["questions"]:
         assert any("not implemented yet" in c["message"].lower() for c in q["cases"]), q["id"]
+
+
+MIN_HINT_LEAK = 10  # characters (spaces removed) of a solution expression that a hint may not contain
+
+
+def _solution_expressions(path: Path) -> dict[str, set[str]]:
+    """{question id: the expressions of its solution lines, spaces removed}, read from the solution
+    notebook: every solution line between a question's heading and the next heading, and for an
+    assignment or a return also its right-hand side."""
+    out: dict[str, set[str]] = {}
+    qid = None
+    for cell in read_notebook(path).cells:
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(cell.source)
+            qid = found[-1] if found else qid
+            continue
+        if cell.cell_type != "code" or qid is None:
+            continue
+        inside, _ = solution_lines(cell.source, "code")
+        for line in inside:
+            code = line.split("#", 1)[0].strip()
+            parts = {code, code.removeprefix("return ").strip()}
+            if "=" in code and "==" not in code:
+                parts.add(code.split("=", 1)[1].strip())
+            out.setdefault(qid, set()).update(
+                p.replace(" ", "") for p in parts if len(p.replace(" ", "")) >= MIN_HINT_LEAK)
+    return out
+
+
+def test_no_hint_prints_its_questions_solution():
+    """Does no hint (and no question-level message) of a question contain an expression of its solution?"""
+    expressions = {}
+    for path in SOLUTIONS:
+        expressions.update(_solution_expressions(path))
+    leaks = []
+    for qid, q in load_all().items():
+        for case in q.cases:
+            hint = case.hint.replace(" ", "").replace("`", "")
+            leaks += [f"{qid} [{case.name}]: {e}" for e in sorted(expressions.get(qid, ())) if e in hint]
+    assert leaks == [], "hints that print the solution:\n" + "\n".join(leaks)
+
+
+def test_the_hint_leak_test_can_fail():
+    """Would a hint that spells out the solution be caught (the test above is not vacuous)?"""
+    expressions = _solution_expressions(ROOT / "solutions" / "00_warmup.ipynb")
+    assert "X.sum(axis=0)/X.shape[0]" in expressions["00.mean"]
+
+
+def test_every_question_has_core_cases():
+    """Does every question have at least one core case (the only kind that earns credit), and every
+    question whose answer is a function at least two, so partial credit means something?"""
+    few = {qid: len(q.core_cases) for qid, q in load_all().items() if len(q.core_cases) < 2}
+    assert {qid: n for qid, n in few.items() if n == 0} == {}, "questions no answer can score on"
+    allowed_single = {"00.lr"}  # a one-number answer: one value to compare
+    assert sorted(set(few) - allowed_single) == [], f"questions with fewer than 2 core cases: {few}"

@@ -221,7 +221,8 @@ def _cell_error(cell) -> tuple[str, str] | None:
     return None
 
 
-_DEFINES = "^(?:def|class)[ \t]+{name}\\b|^{name}[ \t]*(?::[^=\n]*)?=(?!=)"
+_DEFINES = ("^(?:def|class)[ \t]+{name}\\b|^{name}[ \t]*(?::[^=\n]*)?=(?!=)"
+            "|^(?:from[ \t]+\\S+[ \t]+)?import[ \t][^\n#]*\\b{name}\\b")
 
 
 def defining_cells(nb, names) -> dict[str, int]:
