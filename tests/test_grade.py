@@ -5,6 +5,7 @@ fresh kernel); the tests then read its JSON and CSV. Regenerating the fixtures: 
 """
 import csv
 import json
+import re
 import os
 import subprocess
 import sys
@@ -18,8 +19,9 @@ from course_utils.grading.results import ERROR, FAILED, NOT_IMPLEMENTED, NOT_RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
-GRADE_TIMEOUT = 30  # seconds per notebook: the working ones need ~3 s (more on a busy machine)
-CELL_TIMEOUT = 5  # seconds per cell: the hanging cells are interrupted after this
+GRADE_TIMEOUT = 90  # seconds per notebook: the working ones need ~5 s (more on a busy machine)
+CELL_TIMEOUT = 20  # seconds per cell: the hanging cells are interrupted after this (importing torch
+# on a busy 2-core machine can take 10 s)
 QUESTIONS = ["00.add", "00.lr", "00.mean", "00.normalize"]
 
 
@@ -85,19 +87,19 @@ def test_lesson_from_metadata_when_the_file_is_renamed(graded):
 
 
 @pytest.mark.slow
-def test_wrong_answers_get_partial_scores_with_messages(graded):
-    """Does each typical mistake fail exactly the case aimed at it, with a message that says why?"""
+def test_wrong_answers_score_zero_with_messages_that_name_the_mistake(graded):
+    """Does each typical mistake (a - b, 1/D, unbiased std without eps, lr = 1.0) fail every core case of
+    its question (so it earns nothing) and get a message that names that mistake?"""
     r = graded[1]["00_warmup_wrong.ipynb"]
-    assert r["error"] is None and r["score"] == pytest.approx(1.5, abs=1e-3)
+    assert r["error"] is None and r["score"] == 0
     q = questions(r)
-    assert q["00.add"]["score"] == 0
     assert failing(r, "00.add")[0]["message"] == "Called: add(2, 3)\nadd(2, 3) is -1, expected 5."
-    assert [c["name"] for c in failing(r, "00.mean")] == [
-        "divides by the number of rows N (not the number of columns, not N - 1)",
-        "matches the reference on random data"]
-    assert [c["name"] for c in failing(r, "00.normalize")] == [
-        "uses the population variance (1/N) and eps inside the square root", "a constant column becomes 0, not NaN"]
-    assert "contains NaN or infinity" in failing(r, "00.normalize")[1]["message"]
+    assert q["00.mean"]["first_problem"].endswith("returned the column sums divided by D = 2 (the number of "
+                                                  "columns).")
+    names = [c["name"] for c in failing(r, "00.normalize")]
+    assert "uses the population variance (1/N), not torch.var's default 1/(N - 1)" in names
+    assert "contains NaN or infinity" in next(c["message"] for c in failing(r, "00.normalize")
+                                              if c["name"] == "a constant column becomes 0, not NaN")
     assert failing(r, "00.lr")[0]["message"].startswith("w after one step with lr = 1.0 is 6, expected 3")
     assert all(c["status"] == FAILED for q in r["questions"] for c in q["cases"] if not c["passed"])
 
@@ -223,9 +225,12 @@ def test_csv_has_one_row_per_notebook_and_question(graded):
     assert list(rows[0]) == CSV_COLUMNS
     n_lesson = sum(r["lesson"] == "00" for r in results.values())
     assert len(rows) == 4 * n_lesson + 1
-    row = next(r for r in rows if r["path"].endswith("00_warmup_wrong.ipynb") and r["question"] == "00.mean")
+    row = next(r for r in rows if r["path"].endswith("00_warmup_sysexit.ipynb") and r["question"] == "00.add")
     assert (row["status"], row["score"], row["cases_passed"], row["cases"], row["notebook_score"]) == \
-        ("failed", "0.3333", "1", "3", "1.5")
+        ("failed", "0.6667", "2", "3", "3.6667")
+    assert row["note"].startswith("adds two integers: add(2, 3) called sys.exit('stop')")
+    corrupt = [r for r in rows if r["path"].endswith("00_warmup_corrupt.ipynb")]
+    assert {r["status"] for r in corrupt} == {"not graded"}
 
 
 @pytest.mark.slow
@@ -243,7 +248,9 @@ def test_text_table_is_readable(graded):
     assert len(nochecks) == 1 and nochecks[0][1:] == ["00", "4/4", "4/4", "questions", "passed"]
     assert ["00.add", "0/1", "failed:", "adds", "two", "integers:", "add(2,", "3)", "is", "-1,", "expected", "5."] in lines
     assert max(len(line) for line in text.splitlines() if line.startswith("    ")) <= 150
-    assert text.splitlines()[-1] == "11 notebook(s), 5 not graded; total 14.5/40"
+    assert "not graded: not a notebook" in text
+    assert not re.search(r"<[\w.]+ object at 0x|<function |NoneType: None|np\.float64\(", text)
+    assert text.splitlines()[-1] == "16 notebook(s), 4 not graded (1 of them: lesson unknown); total 29.6667/60"
 
 
 def test_unusable_arguments_exit_2_and_console_script_works():

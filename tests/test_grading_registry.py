@@ -54,8 +54,8 @@ def test_lookup_loads_the_lesson_module_and_names_known_ids():
     assert "00.add" in str(info.value) and "00.no_such_question" in str(info.value)
 
 
-def test_questions_for_lesson_in_id_order():
-    """Does lesson 00 have its four warm-up questions, sorted by id, and load_all see them too?"""
-    assert [q.qid for q in questions_for_lesson("00")] == ["00.add", "00.lr", "00.mean", "00.normalize"]
+def test_questions_for_lesson_in_notebook_order():
+    """Does lesson 00 have its four warm-up questions, in the order of its notebook, and load_all see them?"""
+    assert [q.qid for q in questions_for_lesson("00")] == ["00.add", "00.mean", "00.normalize", "00.lr"]
     assert {"00.add", "00.lr", "00.mean", "00.normalize"} <= set(load_all())
     assert questions_for_lesson("97") == []

@@ -93,7 +93,7 @@ def test_a_basic_failure_hides_the_hint_and_is_shown_once():
                 CaseOutcome("scale", False, "Called: f(2)\nf(1) is None: did you forget to `return` it?",
                             "Multiply by lr.", FAILED, "core", True),
                 CaseOutcome("shape", False, "has shape (2,), expected (3,)", "Sum over axis 0.", FAILED,
-                            "property", True))
+                            "property", True, "shape"))
     text = str(r)
     assert "Subtract the gradient" not in text and "Multiply by lr" not in text
     assert "Hint: Sum over axis 0." in text

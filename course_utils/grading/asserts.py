@@ -22,10 +22,25 @@ class CheckFailure(AssertionError):
     in several cases is shown once. ``call`` is the call whose result failed, when known.
     """
 
-    def __init__(self, message: str = "", basic: bool = False, call: str | None = None):
+    def __init__(self, message: str = "", basic: bool = False, call: str | None = None,
+                 problem: str = ""):
         super().__init__(message)
         self.basic = basic
         self.call = call
+        self.problem = problem or (problem_of(message) if basic else "")
+
+
+def problem_of(message: str) -> str:
+    """The kind of a basic failure ("none", "shape", "type"), so that the same problem met in several
+    cases, on different inputs, is shown once."""
+    text = " ".join(line for line in message.splitlines() if not line.startswith("Called:"))
+    if " is None" in text or "returned None" in text:
+        return "none"
+    if " has shape " in text or "should be one number, but it has shape" in text:
+        return "shape"
+    if " should be a" in text or " should hold numbers" in text:
+        return "type"
+    return "basic: " + text
 
 
 def _basic(message: str) -> CheckFailure:

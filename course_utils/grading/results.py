@@ -38,15 +38,19 @@ class CaseOutcome:
     status: str = PASSED  # one of PASSED, FAILED, NOT_IMPLEMENTED, ERROR, TIMEOUT, MISSING
     kind: str = "core"
     basic: bool = False
+    problem: str = ""  # of a basic failure: "none", "shape", "type", "crash: ...", "timeout", ...
 
     @property
     def shows_hint(self) -> bool:
-        """A hint names the case's own mistake: shown unless the failure is a more basic one."""
-        return bool(self.hint) and not self.passed and (not self.basic or self.kind == "property")
+        """A hint names the case's own mistake: shown unless the failure is a more basic one (a
+        property case's hint stays for the wrong shape or type it is about)."""
+        if not self.hint or self.passed:
+            return False
+        return not self.basic or (self.kind == "property" and self.problem in ("shape", "type"))
 
     def to_dict(self) -> dict:
         return {"name": self.name, "passed": self.passed, "status": self.status, "kind": self.kind,
-                "basic": self.basic, "message": self.message, "hint": self.hint}
+                "basic": self.basic, "problem": self.problem, "message": self.message, "hint": self.hint}
 
 
 def _problem(message: str) -> str:
@@ -107,8 +111,8 @@ class QuestionResult:
                 shown.append((c, "", ""))
                 continue
             message = "" if c.message == self.note else c.message
-            if c.basic and message:
-                key = _problem(message)
+            if c.basic and message and c.status != NOT_RUN:
+                key = c.problem or _problem(message)
                 if key in seen:
                     message = f"The same problem as in \"{seen[key]}\" above."
                 else:
@@ -154,7 +158,7 @@ class QuestionResult:
     def from_dict(cls, d: dict) -> "QuestionResult":
         cases = [CaseOutcome(c["name"], c["passed"], c.get("message", ""), c.get("hint", ""),
                              c.get("status", PASSED if c["passed"] else FAILED), c.get("kind", "core"),
-                             bool(c.get("basic", False))) for c in d.get("cases", [])]
+                             bool(c.get("basic", False)), str(c.get("problem", ""))) for c in d.get("cases", [])]
         return cls(d["id"], d.get("title", ""), cases, float(d.get("possible", 1.0)), d.get("note", ""))
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from .asserts import CheckFailure, _short, describe_call
-from .forbid import ForbiddenCall, describe
+from .forbid import ForbiddenCall, describe, warm_up
 from .registry import Question
 from .results import (ERROR, FAILED, FORBIDDEN, MISSING, NOT_IMPLEMENTED, NOT_RUN, PASSED, TIMEOUT,
                       CaseOutcome, QuestionResult)
@@ -38,6 +38,7 @@ class _Limit:
 
     def __init__(self):
         self.fired = 0
+        self.traced: list = []  # frames given the tracer, to be cleared when the limit ends
 
     def tracer(self, frame, event, arg):
         """Once the limit fired twice, every new line of code outside the runner raises again: a
@@ -77,6 +78,7 @@ def time_limit(seconds: float | None):
                 if f.f_code.co_filename not in _RUNNER_FILES:
                     f.f_trace = limit.tracer
                     f.f_trace_lines = True
+                    limit.traced.append(f)
                 f = f.f_back
         signal.setitimer(signal.ITIMER_REAL, REARM_SECONDS)
         raise CaseTimeout()
@@ -91,6 +93,9 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
         if limit.fired >= 2:
             sys.settrace(previous_trace)
+            for f in limit.traced:  # the frames above the case (the learner's cell) must not raise
+                f.f_trace = None
+            limit.traced.clear()
 
 
 def _is_library_frame(filename: str) -> bool:
@@ -157,8 +162,9 @@ def run_case(case, question: Question, answers: dict) -> CaseOutcome:
     returns: list = []  # (call text, returned value) of every call that returned
     kind = getattr(case, "kind", "mistake")
 
-    def outcome(passed, message="", hint="", status=PASSED, basic=False):
-        return CaseOutcome(case.name, passed, message, hint if not passed else "", status, kind, basic)
+    def outcome(passed, message="", hint="", status=PASSED, basic=False, problem=""):
+        return CaseOutcome(case.name, passed, message, hint if not passed else "", status, kind, basic,
+                           problem or (status if basic else ""))
 
     limit = None
     try:
@@ -173,7 +179,7 @@ def run_case(case, question: Question, answers: dict) -> CaseOutcome:
         called = _called(calls, failure.call)
         if called and "Called:" not in message:
             message = f"{called}\n{message}"
-        return outcome(False, message, case.hint, FAILED, failure.basic)
+        return outcome(False, message, case.hint, FAILED, failure.basic, failure.problem)
     except ForbiddenCall as exc:
         return outcome(False, f"{exc.label} used {describe(exc.op)}. This question asks you to write it "
                               "yourself, from scratch: a library call counts as not answered.", "",
@@ -196,7 +202,9 @@ def run_case(case, question: Question, answers: dict) -> CaseOutcome:
     except BaseException as exc:  # a crash in learner code, or an answer of the wrong kind
         if limit is not None and limit.fired:
             return _timeout(outcome, calls, limit_s, case)
-        return outcome(False, _crash_message(exc, calls, returns, case.fn), case.hint, ERROR, True)
+        message = _crash_message(exc, calls, returns, case.fn)
+        problem = "none" if " returned None" in message else f"crash: {type(exc).__name__} {learner_line(exc)}"
+        return outcome(False, message, case.hint, ERROR, True, problem)
     return outcome(True)
 
 
@@ -257,6 +265,8 @@ def run_question(question: Question, *objs, **named) -> QuestionResult:
                        "Replace the `...` with your answer and run the cell.")
         result.cases = [CaseOutcome(c.name, False, result.note, "", NOT_IMPLEMENTED, c.kind, True) for c in question.cases]
         return result
+    if question.forbid:
+        warm_up()
     result.cases = []
     for c in question.cases:
         if result.cases and result.cases[-1].status in (TIMEOUT, NOT_RUN, FORBIDDEN):

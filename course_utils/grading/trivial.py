@@ -122,7 +122,9 @@ def _class_variants(real: type) -> dict[str, Any]:
 def _value_variants(real: Any) -> dict[str, Any]:
     variants: dict[str, Any] = {"None": None}
     if isinstance(real, numbers.Real) and not isinstance(real, bool):
-        variants.update({"0": 0.0, "1": 1.0, "a constant": CONSTANT, "the number as a string": str(real)})
+        constant = CONSTANT if real != CONSTANT else CONSTANT / 2  # never the right answer itself
+        variants.update({"0": 0.0, "1": 1.0, "a constant": constant, "the number as a string": str(real)})
+        variants = {k: v for k, v in variants.items() if not (isinstance(v, float) and v == real)}
     return variants
 
 
