@@ -53,9 +53,10 @@ def _agrees(check) -> bool:
 
 
 @contextlib.contextmanager
-def _crash_is_the_mistake():
-    """In a mistake case whose control passed, a crash on the one input that differs is
-    the case's mistake: a failure that shows the case's hint, not a basic one."""
+def _crash_is_the_mistake(what: str):
+    """In a mistake case whose control passed, a crash on the one input that differs
+    (the call ``what``) is the case's mistake: a failure that shows the case's hint,
+    not a basic one."""
     try:
         yield
     except CheckFailure:
@@ -64,7 +65,7 @@ def _crash_is_the_mistake():
         where = learner_line(exc)
         raise CheckFailure(f"It raised {type(exc).__name__}: "
                            f"{clean_text(str(exc), 400)}"
-                           + (f"\nat {where}" if where else "")) from None
+                           + (f"\nat {where}" if where else ""), call=what) from None
 
 
 def _expect_tensor_like(got, expected, what: str, rtol: float, atol: float) -> None:
@@ -186,16 +187,16 @@ def _(conv_output_size):
     offsets = {value - expected for (_, _, value), expected in results}
     if offsets in ({1}, {-1}):
         (what, got, _), expected = results[0]
+        how = "one too many" if offsets == {1} else "one too few"
         raise CheckFailure(f"{what} is {_short(got)}, expected {expected}: every size "
-                           "is off by "
-                           f"{'one too many' if offsets == {1} else 'one too few'}.")
+                           f"is off by {how}.")
     if offsets != {0}:
         raise _not_judged()
 
 
 @q.case("padding is added on both sides (2p)",
-        hint="Padding p adds p pixels on EACH side: the padded length is n + 2p, not n "
-             "+ p.")
+        hint="Padding p adds p pixels on EACH side: the padded length is n + 2p, "
+             "not n + p.")
 def _(conv_output_size):
     _diagnose_sizes(
         conv_output_size, control=[(28, 3, 0, 1, 1), (10, 5, 0, 1, 1)],
@@ -294,7 +295,7 @@ def _conv_detail(conv2d, control: dict, feature: dict, **feature_call) -> None:
     if not _agrees(lambda: _conv_expect(conv2d, X, weight, bias)):
         raise _not_judged()
     X, weight, bias = _conv_inputs(**feature)
-    with _crash_is_the_mistake():
+    with _crash_is_the_mistake(_conv_what(X, weight, bias, **feature_call)):
         _conv_expect(conv2d, X, weight, bias, own_shape=True, **feature_call)
 
 
@@ -409,8 +410,8 @@ def _(conv2d):
 
 @q.case("stride skips positions",
         hint="With stride s the window moves s pixels at a time: output position i "
-             "starts "
-             "at row i * s, and the output size comes from Question 1's formula.")
+             "starts at row i * s, and the output size comes from Question 1's "
+             "formula.")
 def _(conv2d):
     setting = dict(B=2, C_in=2, H=9, W=8, C_out=3, kH=3, kW=3, seed=7)
     _conv_detail(conv2d, setting, setting, stride=2)
@@ -425,10 +426,15 @@ q = question("03.maxpool_forward", "Max pooling from scratch", answers=["maxpool
              timeout=10, forbid=POOL_OPS)
 
 
+def _pool_what(X, kernel_size, stride=None) -> str:
+    shown = [f"X {tuple(X.shape)}", str(kernel_size)]
+    shown += [str(stride)] * (stride is not None)
+    return f"maxpool2d({', '.join(shown)})"
+
+
 def _pool_expect(maxpool2d, X, kernel_size, stride=None, own_shape=False):
     args = (X, kernel_size) if stride is None else (X, kernel_size, stride)
-    shown = ", ".join([f"X {tuple(X.shape)}"] + [str(a) for a in args[1:]])
-    what = f"maxpool2d({shown})"
+    what = _pool_what(X, kernel_size, stride)
     got = call(maxpool2d, *args)
     expected = F.max_pool2d(X, kernel_size, stride)
     if own_shape:
@@ -442,7 +448,7 @@ def _pool_detail(maxpool2d, control, feature) -> None:
     ``feature``."""
     if not _agrees(lambda: _pool_expect(maxpool2d, *control)):
         raise _not_judged()
-    with _crash_is_the_mistake():
+    with _crash_is_the_mistake(_pool_what(*feature)):
         _pool_expect(maxpool2d, *feature, own_shape=True)
 
 
@@ -460,15 +466,15 @@ def _(maxpool2d):
 
 
 @q.case("kernel 3, stride 3", kind="core",
-        hint="Window (i, j) starts at row i * stride and column j * stride and spans "
-             "kernel_size pixels each way.")
+        hint="Window (i, j) starts at row i * stride and column j * stride, and spans "
+             "the kernel's size in each direction.")
 def _(maxpool2d):
     _pool_expect(maxpool2d, _randn(2, 2, 9, 6, seed=11), 3, 3)
 
 
 @q.case("stride defaults to the kernel size",
-        hint="When stride is None use stride = kernel_size, as F.max_pool2d does; a "
-             "default stride of 1 gives overlapping windows.")
+        hint="When stride is None, the windows step by the kernel size, as in "
+             "F.max_pool2d; a default stride of 1 gives overlapping windows.")
 def _(maxpool2d):
     X = _randn(2, 3, 6, 6, seed=1)
     _pool_detail(maxpool2d, (X, 2, 2), (X, 2))
@@ -500,8 +506,8 @@ def _(maxpool2d):
 
 
 @q.case("overlapping windows (kernel 3, stride 2)",
-        hint="Window i starts at row i * stride and spans kernel_size rows; with "
-             "kernel 3 and stride 2 neighbouring windows share a row.")
+        hint="Window i starts at row i * stride and spans as many rows as the kernel; "
+             "with kernel 3 and stride 2 neighbouring windows share a row.")
 def _(maxpool2d):
     X = _randn(2, 3, 9, 9, seed=5)
     _pool_detail(maxpool2d, (X, 3, 3), (X, 3, 2))
@@ -574,6 +580,7 @@ def _forward(model, X, what: str, train: bool = False, seed: int | None = None,
     """
     B = X.shape[0]
     seen = []
+
     def record(m, args):
         seen.append((m, tuple(args[0].shape)))
 
@@ -591,9 +598,9 @@ def _forward(model, X, what: str, train: bool = False, seed: int | None = None,
                 out = model(X)
     except RuntimeError as exc:
         problem = _flatten_problem(seen, B) or _view_problem(str(exc), B)
-        if problem:
-            raise CheckFailure(f"{what} raised RuntimeError: {exc}\n{problem}",
-                               basic=True) from None
+        if problem:  # the same words for every batch size: shown once (basic)
+            raised = f"{what}, which raised RuntimeError: {exc}"
+            raise CheckFailure(problem, basic=True, call=raised) from None
         raise
     finally:
         for h in hooks:
@@ -601,7 +608,8 @@ def _forward(model, X, what: str, train: bool = False, seed: int | None = None,
     problem = _flatten_problem(seen, B)
     rows_kept = isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == B
     if problem and not rows_kept:
-        raise CheckFailure(f"{what} returned {_short(out)}.\n{problem}", basic=True)
+        raise CheckFailure(problem, basic=True,
+                           call=f"{what}, which returned {_short(out)}")
     return out
 
 
@@ -612,9 +620,8 @@ def _view_problem(error: str, B: int) -> str:
         return ""
     n, size = int(m.group(1)), int(m.group(2))
     return (f"view(-1, {n:,}) expects {n:,} features per image, but each image has "
-            f"{size // B:,} ({size:,} values for {B} image{'s' * (B != 1)}): size the "
-            "flatten and the Linear layer for the real feature maps, and flatten from "
-            "dimension 1.")
+            f"{size // B:,}: size the flatten and the Linear layer for the real "
+            "feature maps, and flatten from dimension 1.")
 
 
 def _flatten_problem(seen, B: int) -> str:
@@ -624,10 +631,10 @@ def _flatten_problem(seen, B: int) -> str:
         return ""
     m, shape = seen[0]
     if len(shape) == 1:
-        return (f"The first Linear layer received one vector of {shape[0]:,} numbers "
-                f"for a batch of {B} images: the flatten flattened the batch dimension "
-                "too (x.flatten() and torch.flatten(x) start at dimension 0). Flatten "
-                "from dimension 1, so that each image keeps its own row.")
+        return ("The first Linear layer received one long vector for the whole batch: "
+                "the flatten flattened the batch dimension too (x.flatten() and "
+                "torch.flatten(x) start at dimension 0). Flatten from dimension 1, so "
+                f"that each image keeps its own row of {shape[0] // B:,} features.")
     if shape[0] != B:
         return (f"The first Linear layer received {shape[0]} rows for a batch of {B} "
                 "images: the flatten mixed the batch up with the features (view(-1, "
@@ -830,8 +837,8 @@ def _learner_step(train_step, model, X, y, loss_fn, optimizer):
     except RuntimeError as exc:
         if "backward through the graph a second time" in str(exc):
             raise CheckFailure("loss.backward() was called twice on the same graph "
-                               "(PyTorch frees the "
-                               "graph after the first backward).", basic=True) from None
+                               "(PyTorch frees the graph after the first backward).",
+                               basic=True) from None
         raise
 
 
@@ -1280,7 +1287,8 @@ def _(build_keras_model):
 
 
 @q.case("returns a keras.Model", kind="property",
-        hint="Return a keras.Sequential([...]) or keras.Model(inputs, outputs).")
+        hint="Return the model you build: a keras.Sequential of the layers, or a "
+             "functional keras.Model from its inputs to its outputs.")
 def _(build_keras_model):
     _keras_built(build_keras_model)
 
