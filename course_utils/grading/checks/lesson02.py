@@ -155,7 +155,7 @@ _MUL_HINT = ("Check the three parts of the product node: its data (the product o
              "them) and its _backward (each input gets the OTHER input's value times "
              "out.grad, added with +=).")
 
-q = question("02.value_mul_backward", "The local derivatives of a * b",
+q = question("02.value_mul_backward", "The local derivatives of `a * b`",
              answers=["Value"], timeout=5)
 
 
@@ -362,7 +362,7 @@ _TANH_HINT = ("Check both halves of tanh: the output's data is the hyperbolic ta
               "derivative 1 - t^2 (t: the output) times out.grad to the input's grad, "
               "with +=.")
 
-q = question("02.value_tanh", "tanh: forward value and local derivative",
+q = question("02.value_tanh", "`tanh`: forward value and local derivative",
              answers=["Value"], timeout=5)
 
 
@@ -494,7 +494,7 @@ def _(Value):
 
 
 # ================================================================ 02.topological_order
-q = question("02.topological_order", "Topological order of a graph",
+q = question("02.topological_order", "Order a graph for backpropagation",
              answers=["topological_order"], timeout=5)
 
 
@@ -735,7 +735,7 @@ def _(topological_order):
 
 
 # ================================================================== 02.linear_backward
-q = question("02.linear_backward", "Backward of a linear layer Z = X W + b",
+q = question("02.linear_backward", "Backward of a linear layer",
              answers=["linear_backward"], timeout=5)
 
 
@@ -1455,7 +1455,7 @@ def _(numerical_gradient):
 
 
 # ======================================================================== 02.train_mlp
-q = question("02.train_mlp", "One training step of a 2-layer MLP",
+q = question("02.train_mlp", "Make it train: one SGD step of a two-layer MLP",
              answers=["train_step"], timeout=10)
 
 
