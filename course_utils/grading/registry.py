@@ -1,6 +1,7 @@
 """The registry of questions and their cases: plain functions registered with decorators.
 
-A lesson's checks live in ``course_utils/grading/checks/lessonNN.py``::
+A lesson's checks live in ``course_utils/grading/checks/lessonNN/``, one module per question
+(a small lesson may keep one ``lessonNN.py``)::
 
     q = question("01.mse_loss", "Mean squared error", answers=["mse_loss"])
 
