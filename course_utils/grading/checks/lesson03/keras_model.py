@@ -238,7 +238,3 @@ def _(build_keras_model):
 def _(build_keras_model):
     expect_parameter_count(_keras_built(build_keras_model), 20_538,
                            what="build_keras_model()")
-
-
-__all__ = ["BUILD_MODEL_LAYERS", "KERAS_LAYERS", "NOT_JUDGED", "reference_build_model",
-           "reference_fixed_net"]
