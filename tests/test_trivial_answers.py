@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -23,6 +24,10 @@ from course_utils.grading.results import QuestionResult
 from course_utils.grading.trivial import trivial_variants, variants_for
 
 ROOT = Path(__file__).resolve().parent.parent
+# What no message may show: object reprs, an empty traceback, NumPy scalar reprs, ANSI codes,
+# a pointer to a case that may not exist.
+BAD_TEXT = re.compile(r"<[\w.]+ object at 0x|<function [\w.<>]+ at 0x|NoneType: None|np\.(float|int)\d+\(|"
+                      r"\x1b\[|see the shape case")
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 
@@ -76,7 +81,8 @@ def test_trivial_answers_score_zero(solution, tmp_path):
         rows_path = tmp_path / "check.json"
         _run(client, nb, "import json as _j\nfrom course_utils.grading.trivial import check_every_variant as _c\n"
                          f"open({str(rows_path)!r}, 'w').write(_j.dumps(_c({lesson!r})))")
-        for row in json.loads(rows_path.read_text()):
+        rows = json.loads(rows_path.read_text())
+        for row in rows:
             scored.append(("check", row["id"], row["variant"], row["score"], row["first_problem"]))
         # course grade's grading pass: one per variant, with the answers rebound in the kernel
         names = sorted({v for q in questions for v in _variant_names(q, client, nb, tmp_path)})
@@ -97,6 +103,9 @@ def test_trivial_answers_score_zero(solution, tmp_path):
     earned = [f"{where} {qid} [{variant}]: {score:g} ({problem[:120]})"
               for where, qid, variant, score, problem in scored if score != 0]
     assert earned == [], "trivial answers earned credit:\n" + "\n".join(earned)
+    unreadable = [f"{row['id']} [{row['variant']}]: {m.group(0)!r}" for row in rows
+                  for m in [BAD_TEXT.search(row["text"])] if m]
+    assert unreadable == [], "messages a learner should never see:\n" + "\n".join(unreadable)
 
 
 def _variant_names(question, client, nb, tmp_path) -> list[str]:
@@ -116,3 +125,11 @@ def test_variants_for_pairs_every_answer():
     q = Question("97.pair", "pair", ["f", "lr"])
     v = variants_for(q, {"f": abs, "lr": 0.1})
     assert v["None"] == {"f": None, "lr": None} and v["raises"]["lr"] is None
+
+
+def test_bad_text_pattern_finds_what_it_forbids():
+    """Does the scan for unreadable messages catch each thing it is meant to (so it can fail)?"""
+    for text in ("got <torch.nn.Linear object at 0x7f>", "NoneType: None", "np.float64(5.5)",
+                 "\x1b[1mError", "see the shape case", "<function f at 0x1>"):
+        assert BAD_TEXT.search(text), text
+    assert not BAD_TEXT.search("add(2, 3) is -1, expected 5.")

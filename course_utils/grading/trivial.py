@@ -162,7 +162,7 @@ def check_every_variant(lesson: str, namespace: dict | None = None) -> list[dict
         for variant, answers in variants_for(q, namespace).items():
             r = check(q.qid, **answers)
             rows.append({"id": q.qid, "variant": variant, "score": r.score, "status": r.status,
-                         "first_problem": r.first_problem()})
+                         "first_problem": r.first_problem(), "text": str(r)})
     return rows
 
 
