@@ -159,8 +159,11 @@ def call(fn: Callable, *args, check_mutation: bool = True, name: str | None = No
     shown = ", ".join([_short(a, 40) for a in args] + [f"{k}={_short(v, 40)}" for k, v in kwargs.items()])
     text = f"{label}({shown})"
     describe_call.add(text)
+    if fn is None:
+        raise CheckFailure(f"{name or 'The answer'} is None, not a function: define it with `def` (or "
+                           "`class`) and run its cell.", basic=True, problem="none")
     if not callable(fn):
-        raise _basic(f"{label} should be a function, but it is {type(fn).__name__}: {_short(fn)}")
+        raise _basic(f"{label} should be a function, but it is a {type(fn).__name__}: {_short(fn)}")
     before = [_snapshot(a) for a in args] if check_mutation else None
     forbidden = describe_call.forbidden
     if forbidden:
