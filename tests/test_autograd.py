@@ -1,4 +1,4 @@
-"""Tests of course_utils.autograd: the scalar engine of lesson 02, with PyTorch as the oracle."""
+"""Tests of course_utils.lessons.autograd: the scalar engine of lesson 02, with PyTorch as the oracle."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.autograd import Value, draw_graph, random_expression, topological_order, zero_grad
+from course_utils.lessons.autograd import Value, draw_graph, random_expression, topological_order, zero_grad
 
 
 def _grads_both(leaf_values, num_ops, seed):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import optim
+from course_utils.lessons import optim
 from course_utils.authoring.markers import solution_lines
 from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import questions_for_lesson

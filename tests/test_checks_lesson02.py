@@ -11,9 +11,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import autograd, mlp_numpy
+from course_utils.lessons import autograd, mlp_numpy
 from course_utils.authoring.markers import solution_lines
-from course_utils.autograd import Value as RefValue
+from course_utils.lessons.autograd import Value as RefValue
 from course_utils.grading.registry import CASE_KINDS, get_question, questions_for_lesson
 from course_utils.grading.results import NOT_IMPLEMENTED
 from course_utils.grading.trivial import variants_for

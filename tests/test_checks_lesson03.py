@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.cnn import conv2d_unfold, conv_output_size, maxpool2d
+from course_utils.lessons.cnn import conv2d_unfold, conv_output_size, maxpool2d
 from course_utils.grading.checks.lesson03 import (NOT_JUDGED, reference_build_model,
                                                   reference_fixed_net)
 from course_utils.grading.registry import questions_for_lesson

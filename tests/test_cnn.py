@@ -1,4 +1,4 @@
-"""Tests of course_utils.cnn: the from-scratch layers against torch, the models, augmentation, shapes."""
+"""Tests of course_utils.lessons.cnn: the from-scratch layers against torch, the models, augmentation, shapes."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.cnn import (Augmented, LeNet5, SmallCNN, augment, conv2d_loops, conv2d_unfold, conv_output_size,
+from course_utils.lessons.cnn import (Augmented, LeNet5, SmallCNN, augment, conv2d_loops, conv2d_unfold, conv_output_size,
                               flatten_size, maxpool2d, nchw_to_nhwc, random_hflip, random_shift, receptive_field,
                               torch_to_keras_conv_weights, torch_to_keras_dense_weights)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import optim
+from course_utils.lessons import optim
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 keras = pytest.importorskip("keras")

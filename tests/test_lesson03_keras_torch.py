@@ -17,7 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from course_utils.cnn import (SmallCNN, copy_torch_weights_to_keras, keras_small_cnn, nchw_to_nhwc,  # noqa: E402
+from course_utils.lessons.cnn import (SmallCNN, copy_torch_weights_to_keras, keras_small_cnn, nchw_to_nhwc,  # noqa: E402
                               torch_to_keras_conv_weights, torch_to_keras_dense_weights)
 
 ATOL = 1e-4

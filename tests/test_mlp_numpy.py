@@ -1,11 +1,11 @@
-"""Tests of course_utils.mlp_numpy: hand-written backprop of lesson 02, against finite differences and torch."""
+"""Tests of course_utils.lessons.mlp_numpy: hand-written backprop of lesson 02, against finite differences and torch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils.mlp_numpy import (MLP, init_weight, linear_backward, linear_forward, log_softmax, numerical_gradient,
+from course_utils.lessons.mlp_numpy import (MLP, init_weight, linear_backward, linear_forward, log_softmax, numerical_gradient,
                                     relative_error, relu_backward, sgd_step, sigmoid_forward, softmax,
                                     softmax_cross_entropy)
 

@@ -1,4 +1,4 @@
-"""Tests for course_utils.optim: gradients against finite differences, updates against torch.optim,
+"""Tests for course_utils.lessons.optim: gradients against finite differences, updates against torch.optim,
 schedules against torch.optim.lr_scheduler and keras.optimizers.schedules."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import optim
+from course_utils.lessons import optim
 from course_utils.grading.asserts import numerical_gradient
 
 T = 40  # steps of every schedule comparison

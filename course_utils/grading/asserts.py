@@ -163,7 +163,7 @@ def call(fn: Callable, *args, check_mutation: bool = True, name: str | None = No
         raise CheckFailure(f"{name or 'The answer'} is None, not a function: define it with `def` (or "
                            "`class`) and run its cell.", basic=True, problem="none")
     if not callable(fn):
-        raise _basic(f"{label} should be a function, but it is a {type(fn).__name__}: {_short(fn)}")
+        raise _basic(f"{label} should be a function, but it is {type(fn).__name__}: {_short(fn)}")
     before = [_snapshot(a) for a in args] if check_mutation else None
     forbidden = describe_call.forbidden
     if forbidden:
@@ -396,10 +396,10 @@ def as_number(value, what: str = "your answer") -> float:
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central finite differences (f(x+eps) - f(x-eps)) / 2eps on a float64 copy of ``x``.
 
-    The code lesson 02 teaches (``course_utils.mlp_numpy.numerical_gradient``), run on a copy so a
+    The code lesson 02 teaches (``course_utils.numerics.numerical_gradient``), run on a copy so a
     check never changes the array it was given.
     """
-    from ..mlp_numpy import numerical_gradient as central_differences
+    from ..numerics import numerical_gradient as central_differences
 
     return central_differences(f, np.array(x, dtype=np.float64), eps)
 

@@ -1,6 +1,6 @@
 """Checks of lesson 01 (gradient descent): one question per ``q = question(...)``.
 
-The reference answers are ``course_utils.optim`` (the code the lesson teaches) and, for
+The reference answers are ``course_utils.lessons.optim`` (the code the lesson teaches) and, for
 the PyTorch step, a reference step with the same optimizer. Core cases compare the
 answer's values with the reference on one input each (only they earn credit); a mistake
 case recognises one typical mistake, fails only when the answer shows it, and its hint

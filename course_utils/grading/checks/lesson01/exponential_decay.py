@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from course_utils import optim
+from course_utils.lessons import optim
 
 from ...asserts import CheckFailure, expect_close
 from ...registry import question

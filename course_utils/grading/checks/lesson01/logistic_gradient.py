@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from course_utils import optim
+from course_utils.lessons import optim
 
 from ...asserts import CheckFailure, call, expect_close, expect_shape
 from ...registry import question

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from course_utils import optim
+from course_utils.lessons import optim
 
 from ...asserts import CheckFailure
 from ...registry import question

@@ -1,6 +1,6 @@
 """Checks of lesson 02 (backpropagation): the scalar engine, its order, NumPy backprop.
 
-The oracles are ``course_utils.autograd`` and ``course_utils.mlp_numpy``, the code the
+The oracles are ``course_utils.lessons.autograd`` and ``course_utils.lessons.mlp_numpy``, the code the
 lesson teaches, and values worked out by hand. Each question has three kinds of case:
 
 - core: the answer's values against the oracle, on inputs that differ from case to case

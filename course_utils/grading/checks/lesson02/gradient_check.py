@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....mlp_numpy import numerical_gradient as ref_numerical_gradient
+from ....lessons.mlp_numpy import numerical_gradient as ref_numerical_gradient
 from ...asserts import CheckFailure, call, expect_close, expect_shape
 from ...registry import question
 from ._common import _matches, _plain_mismatch

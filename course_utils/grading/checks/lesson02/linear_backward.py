@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....mlp_numpy import linear_backward as ref_linear_backward
+from ....lessons.mlp_numpy import linear_backward as ref_linear_backward
 from ...asserts import CheckFailure, call, expect_close, expect_shape
 from ...registry import question
 from ._common import _basic, _matches, _on_copies, _plain_mismatch

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....mlp_numpy import relu_backward as ref_relu_backward
+from ....lessons.mlp_numpy import relu_backward as ref_relu_backward
 from ...asserts import CheckFailure, call, expect_close
 from ...registry import question
 from ._common import _matches, _on_copies, _plain_mismatch

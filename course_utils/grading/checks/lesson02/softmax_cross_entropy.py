@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from ....mlp_numpy import softmax as ref_softmax
-from ....mlp_numpy import softmax_cross_entropy as ref_softmax_cross_entropy
+from ....lessons.mlp_numpy import softmax as ref_softmax
+from ....lessons.mlp_numpy import softmax_cross_entropy as ref_softmax_cross_entropy
 from ...asserts import (CheckFailure, _short, as_number, call, expect_close,
                         expect_finite, expect_shape, tolerance_for)
 from ...registry import question

@@ -1,9 +1,9 @@
 """Checks of 02.topological_order: Order a graph for backpropagation."""
 from __future__ import annotations
 
-from ....autograd import Value as RefValue
-from ....autograd import random_expression
-from ....autograd import topological_order as ref_topological_order
+from ....lessons.autograd import Value as RefValue
+from ....lessons.autograd import random_expression
+from ....lessons.autograd import topological_order as ref_topological_order
 from ...asserts import CheckFailure, _short, call, expect_close, expect_equal
 from ...registry import question
 from ._common import _basic

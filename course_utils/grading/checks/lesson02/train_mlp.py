@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....mlp_numpy import linear_backward as ref_linear_backward
-from ....mlp_numpy import relu_backward as ref_relu_backward
-from ....mlp_numpy import softmax_cross_entropy as ref_softmax_cross_entropy
+from ....lessons.mlp_numpy import linear_backward as ref_linear_backward
+from ....lessons.mlp_numpy import relu_backward as ref_relu_backward
+from ....lessons.mlp_numpy import softmax_cross_entropy as ref_softmax_cross_entropy
 from ...asserts import (CheckFailure, as_number, call, expect_close, expect_finite,
                         fmt_pair)
 from ...registry import question

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ....autograd import Value as RefValue
+from ....lessons.autograd import Value as RefValue
 from ...asserts import CheckFailure, _short, expect_close
 from ...registry import question
 from ._common import (_backprop, _backward_of, _children, _default_backward, _leaf,

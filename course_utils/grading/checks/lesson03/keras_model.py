@@ -103,7 +103,7 @@ def _keras_forward(model, X):
 def _keras_same_logits(build_keras_model, num_classes: int, seed: int) -> None:
     """The learner's Keras model, given the PyTorch spec's weights, computes its
     logits."""
-    from ....cnn import copy_torch_weights_to_keras, nchw_to_nhwc
+    from ....lessons.cnn import copy_torch_weights_to_keras, nchw_to_nhwc
 
     kw = {} if num_classes == 10 else {"num_classes": num_classes}
     model = _keras_built(build_keras_model, **kw)

@@ -1,0 +1,17 @@
+"""The code the lessons teach, one module per topic, each naming the lesson that teaches it.
+
+=================  ======  ==============================================================
+module             lesson  what it holds
+=================  ======  ==============================================================
+``optim``          01      gradients of the MSE and logistic losses, GD/SGD, momentum,
+                           Nesterov, Adam, learning-rate schedules
+``autograd``       02      the scalar autograd engine (``Value``), its topological order
+``mlp_numpy``      02      a NumPy MLP: layers forward and backward, softmax cross-entropy
+``cnn``            03      convolution and pooling from scratch, LeNet-5, the lab's CNNs,
+                           PyTorch-to-Keras weight transfer
+=================  ======  ==============================================================
+
+The layout shows the course: the checks (``course_utils.grading.checks``) import the taught code,
+the taught code imports only the machinery (runtime, data, ``numerics``), and the machinery
+imports neither (``tests/test_layout.py`` keeps it so).
+"""
