@@ -165,3 +165,38 @@ def test_every_dataset_has_mirrors_license_and_citation():
         for f in ds.files:
             assert len(f.urls) >= 2, f"{ds.name}/{f.name} needs a mirror"
             assert len(f.sha256) == 64 and f.size > 0
+
+
+def test_http_mirror_through_pooch_with_a_retry(monkeypatch, tmp_path, mirror):
+    """Is a file served over HTTP (a loopback server) fetched through pooch, verified, and is a mirror
+    that first fails once retried before the next mirror is tried?"""
+    import functools
+    import http.server
+    import threading
+
+    served = []
+
+    class Flaky(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            served.append(self.path)
+            if len(served) == 1:  # the first request fails, as a busy mirror would
+                self.send_error(503)
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Flaky, directory=str(mirror)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+        url = f"http://127.0.0.1:{server.server_address[1]}/toy.bin"
+        f = DataFile("toy.bin", _sha(PAYLOAD), len(PAYLOAD), (url,))
+        monkeypatch.setitem(DATASETS, "toy", Dataset("toy", "Toy", (f,), "CC0", "c", "h"))
+        assert fetch_file("toy", "toy.bin").read_bytes() == PAYLOAD
+        assert served == ["/toy.bin", "/toy.bin"]
+    finally:
+        server.shutdown()
+        server.server_close()

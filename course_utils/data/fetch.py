@@ -1,15 +1,27 @@
-"""Verified download: stream to a temporary file, hash, verify, then move into place atomically.
+"""Verified download, built on pooch (the download manager of SciPy, scikit-image and xarray).
 
-A cache hit is verified too, so a corrupt or truncated file is never used silently, and a
-half-written download never becomes a cache hit (it lives under a ``.part`` name until verified).
+pooch downloads each file to a temporary name, checks its SHA-256 against the registry's known
+hash, retries a failed download, shows a tqdm progress bar and unzips archives; a download that
+does not match never lands. What the course adds around it, because its learners rely on it:
+
+- mirrors tried in turn (pooch knows one URL a file);
+- the ``<root>/<dataset>/<file>`` layout and ``COURSE_DATA_DIR``, so a shared data folder works as is;
+- a cache hit is verified too (pooch would silently download again): a corrupt or truncated file
+  is never used, and the message says how to repair it;
+- a file shipped inside a zip archive is verified by the member's own hash;
+- without a network, the message says where to put the file and where to get it; nothing that
+  was there before is lost (a download goes to a staging folder and replaces a file only once
+  verified).
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import shutil
 import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -83,13 +95,7 @@ def _missing_message(dataset: Dataset, f: DataFile, path: Path, errors: list[str
     )
 
 
-def _progress(total: int, desc: str):
-    try:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
-    except ImportError:  # pragma: no cover
-        return None
+RETRIES = 1  # pooch retries a failed download this many times before the next mirror is tried
 
 
 def _stream(src, dst, digest, bar) -> None:
@@ -100,31 +106,47 @@ def _stream(src, dst, digest, bar) -> None:
             bar.update(len(chunk))
 
 
-def _download_one(url: str, f: DataFile, dest: Path, timeout: float) -> str:
-    """Download ``url`` (or the zip member ``f.member`` of it) to ``dest``; returns the SHA-256."""
-    digest = hashlib.sha256()
-    request = urllib.request.Request(url, headers={"User-Agent": "course-utils"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        total = int(response.headers.get("Content-Length") or 0)
-        bar = _progress(total or (None if f.member else f.size), f.name)
-        try:
-            if f.member is None:
-                with open(dest, "wb") as out:
-                    _stream(response, out, digest, bar)
-            else:
-                with tempfile.TemporaryFile() as archive:
-                    shutil.copyfileobj(response, archive, CHUNK)
-                    archive.seek(0)
-                    with zipfile.ZipFile(archive) as zf, zf.open(f.member) as src, open(dest, "wb") as out:
-                        _stream(src, out, digest, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-    return digest.hexdigest()
+def _file_downloader(url: str, output_file, pooch_obj) -> None:
+    """A pooch downloader for ``file://`` URLs (a mirror on a local or mounted disk)."""
+    source = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+    with open(source, "rb") as src, open(output_file, "wb") as dst:
+        _stream(src, dst, hashlib.sha256(), None)
+
+
+def _downloader(url: str, timeout: float):
+    if url.startswith("file:"):
+        return _file_downloader
+    import pooch
+
+    return pooch.HTTPDownloader(progressbar=True, timeout=timeout, headers={"User-Agent": "course-utils"})
+
+
+_POOCH_MISMATCH = re.compile(r"hash of downloaded file \((?P<actual>[0-9a-f]{64})\)")
+
+
+def _via_pooch(url: str, f: DataFile, staging: Path, timeout: float) -> Path:
+    """Download ``url`` into ``staging`` with pooch (known hash, retries, unzip); returns the file."""
+    import pooch
+
+    logging.getLogger("pooch").setLevel(logging.WARNING)  # no "SHA256 hash of ..." chatter
+    name = Path(urllib.parse.urlparse(url).path).name or f.name
+    known = None if f.member else f"sha256:{f.sha256}"  # an archive is checked by its member
+    store = pooch.create(path=staging, base_url="", registry={name: known}, urls={name: url},
+                         retry_if_failed=RETRIES)
+    if f.member is None:
+        return Path(store.fetch(name, downloader=_downloader(url, timeout)))
+    members = store.fetch(name, downloader=_downloader(url, timeout),
+                          processor=pooch.Unzip(members=[f.member], extract_dir="unzipped"))
+    found = [Path(m) for m in members if Path(m).as_posix().endswith(f.member)]
+    if not found:
+        raise KeyError(f"no member {f.member!r} in the archive")
+    return found[0]
 
 
 def download(dataset: Dataset, f: DataFile, timeout: float = 60.0) -> Path:
     """Download ``f`` from its mirrors in order, verify it, and move it into place; returns its path."""
+    import requests
+
     path = file_path(dataset, f)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,20 +154,23 @@ def download(dataset: Dataset, f: DataFile, timeout: float = 60.0) -> Path:
         raise DataError(_missing_message(dataset, f, path, [f"cannot create {path.parent}: {exc}"])) from None
     errors: list[str] = []
     for url in f.urls:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{f.name}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{f.name}.", suffix=".part"))
         try:
-            actual = _download_one(url, f, tmp, timeout)
+            got = _via_pooch(url, f, staging, timeout)
+            actual = sha256_file(got)  # pooch checked it; a zip member is checked here
             if actual != f.sha256:
                 errors.append(f"{url}: wrong SHA-256 {actual} (expected {f.sha256})")
                 continue
-            os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+            os.replace(got, path)  # atomic: a reader sees the old file or the whole new one
             return path
-        except (urllib.error.URLError, OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        except ValueError as exc:  # pooch: the downloaded bytes do not match the known hash
+            m = _POOCH_MISMATCH.search(str(exc))
+            actual = m.group("actual") if m else "of another file"
+            errors.append(f"{url}: wrong SHA-256 {actual} (expected {f.sha256})")
+        except (requests.RequestException, OSError, zipfile.BadZipFile, KeyError) as exc:
             errors.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
     raise DataError(_missing_message(dataset, f, path, errors))
 
 
