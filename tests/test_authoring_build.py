@@ -130,3 +130,17 @@ def test_colab_gpu_request_survives_into_the_exercise():
     out = normalize_metadata(nb, "03_convolutional_networks.ipynb")
     assert out.metadata["accelerator"] == "GPU" and out.metadata["colab"] == {"gpuType": "T4"}
     assert "widgets" not in out.metadata and "toc" not in out.metadata
+
+
+def test_a_prefilled_answer_is_built_into_the_exercise(course):
+    """Does a solution cell with an exercise region build into an exercise that ships the pre-filled
+    (wrong) answer, valid Python, with no stub and no marker, while the solution keeps its answer?"""
+    nb = stable_cell_ids(read_notebook(SOURCE), NAME)  # unique ids: nbformat.writes would warn
+    nb.cells[2].source = ("def relu(x):\n    ### BEGIN SOLUTION\n    return np.maximum(x, 0)\n"
+                          "    ### END SOLUTION\n    ### BEGIN EXERCISE\n    # return np.minimum(x, 0)\n"
+                          "    ### END EXERCISE")
+    (course / "solutions" / NAME).write_text(nbformat.writes(nb))
+    build_exercises(course / "solutions", course / "exercises")
+    cell = read_notebook(course / "exercises" / NAME).cells[2]
+    assert cell.source == "def relu(x):\n    return np.minimum(x, 0)"
+    assert "np.maximum" in read_notebook(course / "solutions" / NAME).cells[2].source

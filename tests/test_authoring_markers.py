@@ -1,7 +1,8 @@
 """Unit tests of course_utils.authoring.markers: solution regions, one-line answers, malformed markers."""
 import pytest
 
-from course_utils.authoring.markers import CODE_STUB, MARKDOWN_STUB, MARKERS, MarkerError, clear_source, has_markers
+from course_utils.authoring.markers import (CODE_STUB, MARKDOWN_STUB, MARKERS, MarkerError, clear_source, has_markers,
+                                            solution_lines)
 
 
 def test_region_becomes_stub_at_marker_indentation():
@@ -100,5 +101,73 @@ def test_clearing_is_idempotent_and_leaves_no_marker():
 
 def test_marker_table_covers_code_and_markdown():
     """Does the one table of markers hold the code region, one-line and markdown markers?"""
-    assert {m.name for m in MARKERS.values()} == {"begin", "end", "line", "md_begin", "md_end"}
+    assert {m.name for m in MARKERS.values()} == {"begin", "end", "ex_begin", "ex_end", "line", "md_begin",
+                                                  "md_end"}
     assert {m.cell_type for m in MARKERS.values()} == {"code", "markdown"}
+
+
+PREFILLED = ("def add(a, b):\n"
+             "    \"\"\"Return a + b.\"\"\"\n"
+             "    ### BEGIN SOLUTION\n"
+             "    return a + b\n"
+             "    ### END SOLUTION\n"
+             "    ### BEGIN EXERCISE\n"
+             "    # print(a + b)  # a classic bug: prints, returns None\n"
+             "    #\n"
+             "    #     # indented comment\n"
+             "    ### END EXERCISE\n"
+             "x = 1")
+
+
+def test_exercise_region_replaces_the_stub_uncommented():
+    """Does a BEGIN/END EXERCISE region right after a solution become the exercise's code, uncommented
+    at its marker's indentation, in place of the stub?"""
+    assert clear_source(PREFILLED) == ("def add(a, b):\n"
+                                       "    \"\"\"Return a + b.\"\"\"\n"
+                                       "    print(a + b)  # a classic bug: prints, returns None\n"
+                                       "\n"
+                                       "        # indented comment\n"
+                                       "x = 1")
+    assert clear_source(clear_source(PREFILLED)) == clear_source(PREFILLED)
+    assert "NotImplementedError" not in clear_source(PREFILLED)
+
+
+def test_solution_with_an_exercise_region_runs_the_solution_only():
+    """Does the solution notebook run the solution and not the (commented-out) pre-filled answer?"""
+    scope: dict = {}
+    exec(PREFILLED, scope)
+    assert scope["add"](2, 3) == 5
+    scope = {}
+    exec(clear_source(PREFILLED), scope)
+    assert scope["add"](2, 3) is None  # the exercise ships the bug
+
+
+def test_exercise_lines_are_public_not_secret():
+    """Does solution_lines count an exercise region's lines (uncommented) as public, not as solution?"""
+    inside, outside = solution_lines(PREFILLED)
+    assert inside == ["    return a + b"]
+    assert "    print(a + b)  # a classic bug: prints, returns None" in outside
+    assert not any("EXERCISE" in line for line in inside + outside)
+
+
+@pytest.mark.parametrize("src, line, words", [
+    ("x = 1\n### BEGIN EXERCISE\n# y = 2\n### END EXERCISE", 2, "right after an END SOLUTION"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n### BEGIN EXERCISE\n# x = 2\n### END EXERCISE", 5,
+     "right after an END SOLUTION"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN EXERCISE\nx = 2\n### END EXERCISE", 5,
+     "must be commented out"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN EXERCISE\n# x = 2", 4, "never closed"),
+    ("x = 1\n### END EXERCISE", 2, "without a BEGIN EXERCISE"),
+    ("### BEGIN SOLUTION\nx = 1\n### BEGIN EXERCISE\n# x = 2\n### END EXERCISE\n### END SOLUTION", 3,
+     "inside the solution region"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN EXERCISE\n### BEGIN SOLUTION\n### END EXERCISE",
+     5, "inside the BEGIN EXERCISE"),
+    ("x = 1\n# begin exercise", 2, "looks like a solution marker"),
+    ("x = 1\n# END EXERCISES", 2, "looks like a solution marker"),
+])
+def test_malformed_exercise_regions_name_file_cell_and_line(src, line, words):
+    """Is every malformed exercise region (misplaced, uncommented, unclosed, misspelt) an error at its line?"""
+    with pytest.raises(MarkerError) as info:
+        clear_source(src, where="solutions/01_x.ipynb", cell=2)
+    assert words in str(info.value)
+    assert (info.value.cell, info.value.line) == (2, line)

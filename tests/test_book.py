@@ -91,8 +91,8 @@ def test_learner_toc_has_no_solutions():
     """Does book/_toc.yml (the learner edition) leave every solution notebook out?"""
     names = book.toc_docnames(book.load_toc(ROOT / "book" / "_toc.yml"))
     assert not [n for n in names if n.startswith("solutions/")]
-    for name in ("book/intro", "book/setup", "book/checking", "book/glossary", "book/references",
-                 "book/data", "book/results", "book/instructors"):
+    for name in ("book/intro", "book/setup", "book/checking", "book/glossary", "book/notation",
+                 "book/references", "book/data", "book/results", "book/instructors"):
         assert name in names
 
 

@@ -3,8 +3,8 @@
 A JupyterLab server starts on a free loopback port with a token, on a temporary copy of the warm-up
 exercise and its solution (its settings, workspaces and the course's progress store are temporary
 too). Debian's chromium, driven by Playwright, opens the exercise, runs all cells and must see each
-check rendered, saying "not implemented yet"; then it opens the solution, runs it, and every check
-must pass. Screenshots go to ``tests/_artifacts/screenshots/``. Everything is stopped at the end.
+check rendered: the pre-filled buggy answer failing with its message, every other one "not implemented
+yet"; then it opens the solution, runs it, and every check must pass. Screenshots go to ``tests/_artifacts/screenshots/``. Everything is stopped at the end.
 """
 from __future__ import annotations
 
@@ -160,15 +160,19 @@ def shoot(page, panel: str, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name))
 
 
-def test_exercise_shows_not_implemented_yet(page, lab):
-    """Run all cells of the fresh exercise notebook: does every check render, saying 'not implemented yet'?"""
+def test_exercise_shows_the_bug_and_not_implemented_yet(page, lab):
+    """Run all cells of the fresh exercise notebook: does every check render, the pre-filled buggy answer
+    (00.add prints instead of returning) failing with what went wrong, the others 'not implemented yet'?"""
     panel, counts = open_and_run(page, lab, f"exercises/{NOTEBOOK}")
     assert all(counts), f"some code cells did not run: {counts}"
     checks = page.locator(f"{panel} .jp-OutputArea-output .course-check")
     expected = number_of_checks(ROOT / "exercises" / NOTEBOOK)
     assert expected and checks.count() == expected
-    assert page.locator(f"{panel} .jp-OutputArea-output .course-check-not-implemented-yet").count() == expected
-    assert "not implemented yet" in checks.first.inner_text().lower()
+    todo = page.locator(f"{panel} .jp-OutputArea-output .course-check-not-implemented-yet")
+    assert todo.count() == expected - 1
+    failed = page.locator(f"{panel} .jp-OutputArea-output .course-check-failed")
+    assert failed.count() == 1 and "did you forget to `return` it?" in failed.first.inner_text()
+    assert "not implemented yet" in todo.first.inner_text().lower()
     shoot(page, panel, "lab_exercise.png")
 
 

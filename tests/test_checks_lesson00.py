@@ -14,7 +14,7 @@ import torch
 from course_utils.authoring.markers import solution_lines
 from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import questions_for_lesson
-from course_utils.grading.results import NOT_IMPLEMENTED
+from course_utils.grading.results import FAILED, NOT_IMPLEMENTED
 
 from check_support import case_of, run, stub
 
@@ -131,6 +131,7 @@ MISTAKES = [
     ("00.lr", 1.0, "from w = 0", "w after one step with lr = 1.0 is 6, expected 3"),
     ("00.lr", 1 / 6, "from w = 10", "any start"),
     ("00.lr", -0.5, "downhill", "negative lr"),
+    ("00.lr", 2.0, "curvature itself", "smoothness constant L"),
 ]
 
 
@@ -275,3 +276,18 @@ def test_lr_hints_do_not_give_the_number():
     question = next(q for q in questions_for_lesson("00") if q.qid == "00.lr")
     for c in question.cases:
         assert not any(word in c.hint for word in ("0.5", "1/2", "1 / 2", "6 lr"))
+
+
+def test_the_prefilled_answer_of_the_exercise_fails_naming_its_bug():
+    """Does the add() that exercises/00_warmup.ipynb ships pre-filled (it prints, it
+    does not return) score 0 as a failed answer, not a stub, with a message that names
+    the missing return?"""
+
+    exercise = SOLUTION.parent.parent / "exercises" / "00_warmup.ipynb"
+    source = next(c.source for c in read_notebook(exercise).cells
+                  if c.cell_type == "code" and c.source.startswith("def add("))
+    scope: dict = {}
+    exec(source, scope)
+    result = run("00.add", scope["add"])
+    assert result.score == 0 and result.status == FAILED
+    assert "forget to `return`" in result.cases[0].message

@@ -1,5 +1,6 @@
 """Is the course consistent? Registry and solution notebooks agree, exercises are generated and hold no
-solution, every solution scores full marks and every exercise scores 0 with "not implemented yet".
+solution, every solution scores full marks and every exercise scores 0 with "not implemented yet" (a
+question whose answer the exercise ships pre-filled with a bug, an EXERCISE region, fails instead).
 
 Covers whatever lessons exist: solutions/*.ipynb, exercises/*.ipynb and checks/lessonNN.py.
 The notebooks are graded by ONE `course grade` call (smoke mode), shared by the tests below.
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from course_utils.authoring import build_exercises
-from course_utils.authoring.markers import solution_lines
+from course_utils.authoring.markers import MARKERS, solution_lines
 from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import load_all
-from course_utils.grading.results import NOT_IMPLEMENTED
+from course_utils.grading.results import FAILED, NOT_IMPLEMENTED
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -32,6 +33,28 @@ def _ids_in(path: Path) -> tuple[set, set]:
     checked = {m for c in nb.cells if c.cell_type == "code" for m in CHECK_CALL.findall(c.source)}
     headed = {m for c in nb.cells if c.cell_type == "markdown" for m in HEADING.findall(c.source)}
     return checked, headed
+
+
+def _prefilled(path: Path) -> set[str]:
+    """The ids of the questions whose answer the exercise ships pre-filled (a BEGIN EXERCISE region
+    between the question's heading and the next one)."""
+    out, qid = set(), None
+    for cell in read_notebook(path).cells:
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(cell.source)
+            qid = found[-1] if found else qid
+        elif cell.cell_type == "code" and qid is not None and any(
+                MARKERS["ex_begin"].pattern.fullmatch(line) for line in cell.source.split("\n")):
+            out.add(qid)
+    return out
+
+
+def test_the_warmup_starts_with_a_prefilled_bug():
+    """Does lesson 00's exercise start with an answer pre-filled with a bug (Question 1), and only one?"""
+    assert _prefilled(ROOT / "solutions" / "00_warmup.ipynb") == {"00.add"}
+    source = next(c.source for c in read_notebook(ROOT / "exercises" / "00_warmup.ipynb").cells
+                  if c.cell_type == "code" and c.source.startswith("def add("))
+    assert "print(a + b)" in source and "NotImplementedError" not in source
 
 
 def test_every_question_is_in_exactly_one_solution_notebook_and_vice_versa():
@@ -62,7 +85,7 @@ def test_no_solution_line_survives_into_the_exercise(solution):
     """Does no line of a solution region (or one-line answer) appear in the exercise, and no marker?"""
     exercise = ROOT / "exercises" / solution.name
     text = exercise.read_text(encoding="utf-8")
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION"):
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION", "BEGIN EXERCISE", "END EXERCISE"):
         assert marker not in text, f"{exercise.name} still holds a '{marker}' marker"
     secret, public = set(), set()
     for cell in read_notebook(solution).cells:
@@ -99,14 +122,21 @@ def test_solution_scores_full_marks(grades, solution):
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.name)
 def test_exercise_scores_zero_with_not_implemented_yet(grades, exercise):
     """Does every untouched exercise run to the end, score 0, and say "not implemented yet" for each question,
-    with no cell failing for any other reason than a stub?"""
+    with no cell failing for any other reason than a stub, except that a pre-filled answer fails (the
+    checks find its bug)?"""
     r = grades[f"exercises/{exercise.name}"]
+    prefilled = _prefilled(ROOT / "solutions" / exercise.name)
     assert r["error"] is None and r["score"] == 0 and r["possible"] > 0
     assert [e for e in r["cell_errors"] if e["ename"] != "NotImplementedError"] == [], \
         "a cell after a stub crashed (it should not depend on an unanswered question)"
-    assert {q["id"]: q["status"] for q in r["questions"]} == {q["id"]: NOT_IMPLEMENTED for q in r["questions"]}
+    assert {q["id"]: q["status"] for q in r["questions"]} == \
+        {q["id"]: FAILED if q["id"] in prefilled else NOT_IMPLEMENTED for q in r["questions"]}
     for q in r["questions"]:
-        assert any("not implemented yet" in c["message"].lower() for c in q["cases"]), q["id"]
+        said = [c["message"].lower() for c in q["cases"]]
+        if q["id"] in prefilled:
+            assert q["score"] == 0 and not any("not implemented yet" in m for m in said), q["id"]
+        else:
+            assert any("not implemented yet" in m for m in said), q["id"]
 
 
 MIN_HINT_LEAK = 10  # characters (spaces removed) of a solution expression that a hint may not contain
@@ -162,3 +192,21 @@ def test_every_question_has_core_cases():
     assert {qid: n for qid, n in few.items() if n == 0} == {}, "questions no answer can score on"
     allowed_single = {"00.lr"}  # a one-number answer: one value to compare
     assert sorted(set(few) - allowed_single) == [], f"questions with fewer than 2 core cases: {few}"
+
+
+NOTATION = ["\\mathcal{L}", "$L$", "\\mu", "\\kappa", "\\eta", "\\beta", "\\beta_1, \\beta_2", "$K$", "$k$", "$B$",
+            "$N$", "$D$", "\\frac{t + 1}{W}"]
+
+
+def test_the_notation_page_lists_every_convention_and_is_in_the_book():
+    """Does book/notation.md give each symbol of the course's conventions a row (loss, smoothness,
+    strong convexity, condition number, learning rate, momentum, Adam, depth, batch, examples,
+    features, the one warmup formula), and is it in the book's table of contents?"""
+    from course_utils import book
+
+    text = (ROOT / "book" / "notation.md").read_text(encoding="utf-8")
+    rows = [line for line in text.split("\n") if line.startswith("| $")]
+    for symbol in NOTATION[:-1]:
+        assert any(row.split("|")[1].strip().replace("$", "") == symbol.replace("$", "") for row in rows), symbol
+    assert NOTATION[-1] in text
+    assert "book/notation" in book.toc_docnames(book.load_toc(ROOT / "book" / "_toc.yml"))

@@ -15,9 +15,28 @@ becomes::
         raise NotImplementedError()
     lr = ...
 
+An answer can start PRE-FILLED in the exercise (a wrong answer to debug, say): an
+``### BEGIN EXERCISE`` ... ``### END EXERCISE`` region right after ``### END SOLUTION`` replaces
+the stub. Its lines are commented out in the solution (so the solution never runs them) and are
+uncommented in the exercise::
+
+    def add(a, b):
+        ### BEGIN SOLUTION
+        return a + b
+        ### END SOLUTION
+        ### BEGIN EXERCISE
+        # print(a + b)
+        ### END EXERCISE
+
+becomes::
+
+    def add(a, b):
+        print(a + b)
+
 In markdown cells, ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` becomes
 ``_Your answer here._``. Malformed markers (nested, unclosed, unopened, misspelt, a one-line
-marker on a line that is not an assignment) raise ``MarkerError`` naming the file, cell and line.
+marker on a line that is not an assignment, an exercise region not right after a solution region
+or with a line that is not commented out) raise ``MarkerError`` naming the file, cell and line.
 """
 from __future__ import annotations
 
@@ -40,6 +59,8 @@ class Marker:
 MARKERS = {
     "begin": Marker("begin", "code", re.compile(r"(?P<indent>[ \t]*)#+[ \t]*BEGIN SOLUTION[ \t]*")),
     "end": Marker("end", "code", re.compile(r"(?P<indent>[ \t]*)#+[ \t]*END SOLUTION[ \t]*")),
+    "ex_begin": Marker("ex_begin", "code", re.compile(r"(?P<indent>[ \t]*)#+[ \t]*BEGIN EXERCISE[ \t]*")),
+    "ex_end": Marker("ex_end", "code", re.compile(r"(?P<indent>[ \t]*)#+[ \t]*END EXERCISE[ \t]*")),
     "line": Marker("line", "code", re.compile(r"(?P<code>[ \t]*\S.*?)[ \t]*#[ \t]*SOLUTION[ \t]*")),
     "md_begin": Marker("md_begin", "markdown", re.compile(r"[ \t]*<!--[ \t]*BEGIN SOLUTION[ \t]*-->[ \t]*")),
     "md_end": Marker("md_end", "markdown", re.compile(r"[ \t]*<!--[ \t]*END SOLUTION[ \t]*-->[ \t]*")),
@@ -52,7 +73,7 @@ MARKDOWN_STUB = "_Your answer here._"
 
 # Anything that looks like a marker but is not one of the table above is an error, not solution text.
 _LOOKS_LIKE_MARKER = {
-    "code": re.compile(r"(?i)#.*\b(begin|end)[ \t_-]*solutions?\b|#[ \t]*solutions?[ \t]*$"),
+    "code": re.compile(r"(?i)#.*\b(begin|end)[ \t_-]*(solutions?|exercises?)\b|#[ \t]*solutions?[ \t]*$"),
     "markdown": re.compile(r"(?i)<!--.*\bsolutions?\b.*-->"),
 }
 
@@ -94,14 +115,38 @@ def _assignment_target(code: str) -> str | None:
     return None
 
 
+def _uncomment(line: str, indent: str) -> str | None:
+    """``indent + "# code"`` -> ``indent + "code"`` (a blank line stays blank), else None."""
+    if not line.strip():
+        return ""
+    if not line.startswith(indent + "#"):
+        return None
+    rest = line[len(indent) + 1:]
+    code = rest[1:] if rest.startswith(" ") else rest
+    return indent + code if code.strip() else ""
+
+
 def clear_source(source: str, cell_type: str = "code", *, where: str = "", cell: int | None = None) -> str:
     """Replace every solution in one cell's source by its stub; raise ``MarkerError`` if malformed."""
     out: list[str] = []
-    open_at: int | None = None  # line number of the BEGIN marker of the region we are in
+    open_at: int | None = None  # line number of the BEGIN marker of the solution region we are in
+    exercise: tuple[int, str] | None = None  # (line, indent) of the BEGIN EXERCISE we are in
+    stub_at: int | None = None  # where in `out` the stub of a region that just closed starts
     for lineno, line in enumerate(source.split("\n"), start=1):
         found = _marker_of(line, cell_type)
         kind = found[0] if found else None
-        if kind in ("begin", "md_begin"):
+        just_closed, stub_at = stub_at, None
+        if exercise is not None and kind != "ex_end":
+            if kind is not None:
+                raise MarkerError(f"a marker inside the BEGIN EXERCISE region opened at line {exercise[0]}",
+                                  where, cell, lineno)
+            text = _uncomment(line, exercise[1])
+            if text is None:
+                raise MarkerError("a line of an exercise region must be commented out ('# ' after the "
+                                  "indentation of its BEGIN EXERCISE marker), so that the solution does "
+                                  f"not run it; got {line.strip()!r}", where, cell, lineno)
+            out.append(text)
+        elif kind in ("begin", "md_begin"):
             if open_at is not None:
                 raise MarkerError(f"nested BEGIN SOLUTION (the region opened at line {open_at} is not closed)",
                                   where, cell, lineno)
@@ -115,6 +160,21 @@ def clear_source(source: str, cell_type: str = "code", *, where: str = "", cell:
             if open_at is None:
                 raise MarkerError("END SOLUTION without a BEGIN SOLUTION before it", where, cell, lineno)
             open_at = None
+            if kind == "end":
+                stub_at = len(out) - len(CODE_STUB)
+        elif kind == "ex_begin":
+            if open_at is not None:
+                raise MarkerError(f"BEGIN EXERCISE inside the solution region opened at line {open_at}",
+                                  where, cell, lineno)
+            if just_closed is None:
+                raise MarkerError("a BEGIN EXERCISE region must come right after an END SOLUTION line "
+                                  "(it replaces that region's stub)", where, cell, lineno)
+            del out[just_closed:]  # the pre-filled answer replaces the stub
+            exercise = (lineno, found[1].group("indent"))
+        elif kind == "ex_end":
+            if exercise is None:
+                raise MarkerError("END EXERCISE without a BEGIN EXERCISE before it", where, cell, lineno)
+            exercise = None
         elif open_at is not None:
             continue  # a solution line: dropped
         elif kind == "line":
@@ -132,6 +192,8 @@ def clear_source(source: str, cell_type: str = "code", *, where: str = "", cell:
             out.append(line)
     if open_at is not None:
         raise MarkerError("BEGIN SOLUTION is never closed by an END SOLUTION", where, cell, open_at)
+    if exercise is not None:
+        raise MarkerError("BEGIN EXERCISE is never closed by an END EXERCISE", where, cell, exercise[0])
     return "\n".join(out)
 
 
@@ -143,15 +205,20 @@ def has_markers(source: str, cell_type: str = "code") -> bool:
 def solution_lines(source: str, cell_type: str = "code") -> tuple[list[str], list[str]]:
     """Split a (well-formed) cell into its solution lines and its other lines, markers left out.
 
-    A one-line answer ``lr = 0.1  # SOLUTION`` counts as solution line ``lr = 0.1``. Used by the
+    A one-line answer ``lr = 0.1  # SOLUTION`` counts as solution line ``lr = 0.1``; the lines of an
+    exercise region count, uncommented, as other lines (the exercise shows them). Used by the
     test that scans every exercise for solution lines that survived.
     """
-    inside, outside, is_open = [], [], False
+    inside, outside, is_open, exercise_indent = [], [], False, None
     for line in source.split("\n"):
         found = _marker_of(line, cell_type)
         kind = found[0] if found else None
         if kind in ("begin", "md_begin", "end", "md_end"):
             is_open = kind in ("begin", "md_begin")
+        elif kind in ("ex_begin", "ex_end"):
+            exercise_indent = found[1].group("indent") if kind == "ex_begin" else None
+        elif exercise_indent is not None:
+            outside.append(_uncomment(line, exercise_indent) or "")  # shown in the exercise
         elif is_open:
             inside.append(line)
         elif kind == "line":

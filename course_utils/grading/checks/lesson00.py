@@ -279,3 +279,15 @@ def _(lr):
     w_next = 10.0 - value * _grad(10.0)
     expect_close(w_next, 3.0, rtol=0, atol=1e-9,
                  what=f"w after one step from w = 10 with lr = {value!r}")
+
+
+@q.case("the rate is not the curvature itself (lr = L)", kind="mistake",
+        hint="f'' = 2 is the curvature of f, the smoothness constant L of lesson 01. "
+             "A step of lr = L overshoots: it lands three times as far past the "
+             "minimum as it started short of it. Write one step from w = 0 out and "
+             "solve it for lr.")
+def _(lr):
+    value = as_number(lr, "lr")
+    if abs(value - 2.0) < 1e-12:
+        raise CheckFailure("lr is 2, the curvature f'' (L) itself: one step from w = 0 "
+                           "lands on w = 12, 9 past the minimum where 0 was 3 short.")
