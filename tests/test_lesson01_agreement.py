@@ -156,3 +156,23 @@ def test_torch_nesterov_iterates_are_sutskever_lookahead_points(data):
         lookahead.append(theta + MOMENTUM * v)
     np.testing.assert_allclose(torch_trajectory(X, y, w0, LR, NUM_STEPS, MOMENTUM, nesterov=True),
                                np.stack(lookahead), rtol=0, atol=1e-12)
+
+
+def test_sutskever_nesterov_look_ahead_points_are_torch_iterates():
+    """Are torch.optim.SGD(nesterov=True)'s iterates Sutskever et al.'s theta + mu v
+    (lesson 01, section 6)?"""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, 3))
+    H = A @ A.T + np.eye(3)  # (3, 3), positive definite
+    lr, mu = 0.05, 0.9
+    theta, v = np.array([1.0, -2.0, 0.5]), np.zeros(3)
+    p = torch.tensor(theta.copy(), requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr, momentum=mu, nesterov=True)
+    for _ in range(30):
+        v = mu * v - lr * H @ (theta + mu * v)
+        theta = theta + v
+        opt.zero_grad()
+        (0.5 * p @ torch.tensor(H) @ p).backward()
+        opt.step()
+        np.testing.assert_allclose(theta + mu * v, p.detach().numpy(), rtol=1e-10,
+                                   atol=1e-12)

@@ -8,19 +8,6 @@ from ...asserts import (CheckFailure, _short, as_number, call, expect_close,
 
 
 # ------------------------------------------------------------------ shared helpers
-def _linear_problem(seed: int, n: int = 7, d: int = 3, dtype=np.float64):
-    """A seeded regression problem with N != D (so a transposed X cannot pass)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = rng.normal(size=n)
-    w = rng.normal(size=d)
-    return w.astype(dtype), X.astype(dtype), y.astype(dtype)
-
-
-def _f64(*arrays):
-    return tuple(np.asarray(a, dtype=np.float64) for a in arrays)
-
-
 def _vector(got, d: int, what: str) -> np.ndarray:
     """``got`` as a float64 vector of shape (d,); None, a bad shape or NaN is basic."""
     expect_shape(got, (d,), what=what)
@@ -37,48 +24,6 @@ def _matches(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     e = np.asarray(to_numpy(expected), dtype=np.float64)
     rtol, atol = tolerance_for(got, rtol, atol, e)
     return g.shape == e.shape and bool(np.allclose(g, e, rtol=rtol, atol=atol))
-
-
-def _multiple(got, ref, rtol: float = 1e-4) -> float | None:
-    """The factor r when ``got`` is r times ``ref`` (to ``rtol``), else None.
-
-    Used to tell a wrong factor (a missing 1/N, 2 or lr) from a wrong formula: only an
-    answer that is exactly parallel to the reference is diagnosed by its factor.
-    """
-    g = to_numpy(got).astype(np.float64).ravel()
-    r_ = np.asarray(ref, dtype=np.float64).ravel()
-    if g.shape != r_.shape or not r_ @ r_ > 0 or not g @ g > 0:
-        return None
-    r = float(g @ r_ / (r_ @ r_))
-    if np.linalg.norm(g - r * r_) <= rtol * np.linalg.norm(g):
-        return r
-    return None
-
-
-def _check_factor(got, ref, n: int) -> None:
-    """Fail if ``got`` is ~N times (no 1/N) or ~1/N times (1/N twice) the true one."""
-    r = _multiple(got, ref)
-    if r is None:
-        return
-    if abs(r / n - 1) < 0.02:
-        raise CheckFailure(f"With N = {n} your gradient is N = {n} times the true one: "
-                           "it is a sum over the examples, not a mean.")
-    if abs(r / (n / 2) - 1) < 0.02:
-        raise CheckFailure(f"With N = {n} your gradient is N / 2 = {n / 2:g} times the "
-                           "true one: the 1/N is missing (and so is the factor 2).")
-    if abs(r * n - 1) < 0.02:
-        raise CheckFailure(f"With N = {n} your gradient is 1/{n} of the true one: "
-                           "divided by N twice?")
-
-
-def _check_downhill(got, ref) -> None:
-    """Fail if moving along ``got`` lowers the loss (an obtuse angle with ``ref``)."""
-    if float(np.dot(got, ref)) < 0:
-        raise CheckFailure("Moving w a little along your gradient lowers the loss: it "
-                           "points downhill, against the true gradient.")
-
-
-_GRADIENT_TOL = {"rtol": 1e-6, "atol": 1e-9}  # expect_close loosens them for float32
 
 
 # ----------------------------------------------------------------------- schedules
