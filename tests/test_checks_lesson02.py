@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 
-from course_utils.lessons import autograd, mlp_numpy
+from course_utils.lessons import mlp_numpy
 from course_utils.authoring.markers import solution_lines
 from course_utils.lessons.autograd import Value as RefValue
 from course_utils.grading.registry import CASE_KINDS, get_question, questions_for_lesson
@@ -47,14 +48,75 @@ def _assert_blames(qid, answer, name_start, hint_word):
 
 # --------------------------------------------------------------------- correct answers
 def _train_step(params, X, y, lr):
-    """A correct training step written with the library's layers."""
-    Z1 = mlp_numpy.linear_forward(X, params["W1"], params["b1"])
-    A1 = mlp_numpy.relu_forward(Z1)
-    logits = mlp_numpy.linear_forward(A1, params["W2"], params["b2"])
-    loss, dlogits = mlp_numpy.softmax_cross_entropy(logits, y)
-    dA1, dW2, db2 = mlp_numpy.linear_backward(dlogits, A1, params["W2"])
-    dZ1 = mlp_numpy.relu_backward(dA1, Z1)
-    _, dW1, db1 = mlp_numpy.linear_backward(dZ1, X, params["W1"])
+    """A correct training step of the tanh network, written with torch.autograd."""
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    A1 = torch.tanh(torch.tensor(X) @ tensors["W1"] + tensors["b1"])
+    logits = A1 @ tensors["W2"] + tensors["b2"]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
+    loss.backward()
+    for name, t in tensors.items():
+        params[name] -= lr * t.grad.numpy()
+    return loss.item()
+
+
+def _tanh_layer_backward(dA, X, W, A):
+    """A correct tanh layer backward, by torch.autograd (b recovered from A)."""
+    Z = np.arctanh(A)
+    b = (Z - X @ W).mean(axis=0)
+    Xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (X, W, b))
+    torch.tanh(Xt @ Wt + bt).backward(torch.tensor(dA))
+    return Xt.grad.numpy(), Wt.grad.numpy(), bt.grad.numpy()
+
+
+def _smoothed_ce(logits, y, alpha):
+    """PyTorch's label smoothing, as a learner could answer."""
+    z = torch.tensor(logits, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(z, torch.tensor(y), label_smoothing=alpha)
+    loss.backward()
+    return loss.item(), z.grad.numpy()
+
+
+def _directional(f, grad, x, U, eps, one_sided=False, denom=2.0, fixed=None,
+                 normalise=False, in_place=False):
+    """A directional check with one knob per typical mistake."""
+    eps = fixed if fixed is not None else eps
+    numeric, analytic = [], []
+    for u in U:
+        if normalise:
+            u = u / np.linalg.norm(u)
+        if in_place:  # steps x itself and never steps back
+            x += eps * u
+            f_plus, low = f(x), f(x - 2 * eps * u)
+        else:
+            f_plus = f(x + eps * u)
+            low = f(x) if one_sided else f(x - eps * u)
+        numeric.append((f_plus - low) / ((1.0 if one_sided else denom) * eps))
+        analytic.append(float(np.sum(grad * u)))
+    return np.array(numeric), np.array(analytic)
+
+
+def _batchnorm(dY, X, gamma, eps, constant_stats=False, no_var=False, no_mean=False,
+               unbiased=False, dgamma_plain=False, dbeta_mean=False):
+    """Batch norm backward with one knob per typical mistake."""
+    B = len(X)
+    mean = X.mean(0)
+    var = X.var(0, ddof=1 if unbiased else 0)
+    std = np.sqrt(var + eps)
+    xhat = (X - mean) / std
+    dxhat = dY * gamma
+    if constant_stats:
+        dX = dxhat / std
+    elif no_var:
+        dX = (dxhat - dxhat.mean(0)) / std
+    elif no_mean:
+        dX = (dxhat - xhat * (dxhat * xhat).mean(0)) / std
+    elif unbiased:  # the exact gradient of the (B - 1)-variance forward
+        dX = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).sum(0) / (B - 1)) / std
+    else:
+        dX = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) / std
+    dgamma = dY.sum(0) if dgamma_plain else (dY * xhat).sum(0)
+    dbeta = dY.mean(0) if dbeta_mean else dY.sum(0)
+    return dX, dgamma, dbeta
     for name, grad in (("W1", dW1), ("b1", db1), ("W2", dW2), ("b2", db2)):
         params[name] -= lr * grad
     return loss
@@ -62,13 +124,12 @@ def _train_step(params, X, y, lr):
 
 REFERENCE = {
     "02.value_mul_backward": RefValue,
-    "02.value_tanh": RefValue,
-    "02.topological_order": autograd.topological_order,
-    "02.linear_backward": mlp_numpy.linear_backward,
-    "02.relu_backward": mlp_numpy.relu_backward,
-    "02.softmax_cross_entropy": mlp_numpy.softmax_cross_entropy,
-    "02.gradient_check": mlp_numpy.numerical_gradient,
+    "02.value_softplus": None,  # set below, with the softplus helpers
+    "02.tanh_layer_backward": _tanh_layer_backward,
+    "02.smoothed_cross_entropy": _smoothed_ce,
+    "02.directional_check": _directional,
     "02.train_mlp": _train_step,
+    "02.batchnorm_backward": _batchnorm,
 }
 
 
@@ -110,7 +171,7 @@ def _solution_namespace() -> dict:
     nb = nbformat.read(SOLUTION, as_version=4)
     namespace = {"smoke_mode": smoke_mode, "seed_everything": seed_everything}
     for cell in nb.cells:
-        skip = "check(" in cell.source or "import sys" in cell.source
+        skip = cell.source.lstrip().startswith("check(") or "import sys" in cell.source
         if cell.cell_type == "code" and not skip:
             exec(compile(cell.source, f"<{cell.get('id')}>", "exec"), namespace)
     return namespace
@@ -182,13 +243,14 @@ def test_the_leak_detector_finds_a_printed_solution():
 
 
 class StubValue(RefValue):
-    """The exercise's Value before the learner fills in __mul__'s backward and tanh."""
+    """The exercise's Value before the learner fills in __mul__'s backward and
+    softplus."""
 
     def __mul__(self, other):
         other = other if isinstance(other, RefValue) else StubValue(other)
         raise NotImplementedError()
 
-    def tanh(self):
+    def softplus(self):
         raise NotImplementedError()
 
 
@@ -296,16 +358,20 @@ def test_value_mul_without_return_says_so():
     assert result.score == 0
 
 
-# ----------------------------------------------------------------------- 02.value_tanh
-def _value_with_tanh(rule, forward=math.tanh, keep_child=True, return_out=True,
-                     attach=True):
+# ------------------------------------------------------------------- 02.value_softplus
+def _stable_softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _value_with_softplus(rule, forward=_stable_softplus, keep_child=True,
+                         return_out=True, attach=True):
     class V(RefValue):
-        def tanh(self):
-            t = forward(self.data)
-            out = V(t, (self,) if keep_child else (), "tanh")
+        def softplus(self):
+            s = forward(self.data)
+            out = V(s, (self,) if keep_child else (), "softplus")
 
             def _backward():
-                rule(self, out, t)
+                rule(self, out, s)
 
             if attach:
                 out._backward = _backward
@@ -314,518 +380,216 @@ def _value_with_tanh(rule, forward=math.tanh, keep_child=True, return_out=True,
     return V
 
 
-def _tanh_right(a, out, t):
-    a.grad += (1 - t ** 2) * out.grad
+def _sp_right(a, out, s):
+    a.grad += math.exp(a.data - s) * out.grad
 
 
-def _tanh_of_input(a, out, t):
-    a.grad += (1 - a.data ** 2) * out.grad
+def _sp_no_inner(a, out, s):
+    a.grad += math.exp(-s) * out.grad  # 1 / (1 + e^a), written without overflow
 
 
-def _tanh_no_chain(a, out, t):
-    a.grad += 1 - t ** 2
+def _sp_no_chain(a, out, s):
+    a.grad += math.exp(a.data - s)
 
 
-def _tanh_assign(a, out, t):
-    a.grad = (1 - t ** 2) * out.grad
+def _sp_assign(a, out, s):
+    a.grad = math.exp(a.data - s) * out.grad
+
+
+def _sp_naive_grad(a, out, s):
+    a.grad += math.exp(a.data) / (1 + math.exp(a.data)) * out.grad
+
+
+def _naive_softplus(x):
+    return math.log(1 + math.exp(x))
+
+
+REFERENCE["02.value_softplus"] = _value_with_softplus(_sp_right)
 
 
 @pytest.mark.parametrize("wrong,case,word", [
-    (_value_with_tanh(_tanh_right, keep_child=False), "the output remembers",
+    (_value_with_softplus(_sp_right, keep_child=False), "the output remembers",
      "only child"),
-    (_value_with_tanh(_tanh_right, attach=False), "the output's _backward is attached",
+    (_value_with_softplus(_sp_right, attach=False),
+     "the output's _backward is attached",
      "Store"),
-    (_value_with_tanh(_tanh_of_input), "local derivative", "output t"),
-    (_value_with_tanh(_tanh_no_chain), "chain rule", "out.grad"),
-    (_value_with_tanh(_tanh_assign), "accumulates", "+="),
+    (_value_with_softplus(_sp_no_inner), "local derivative", "composition"),
+    (_value_with_softplus(_sp_no_chain), "chain rule", "out.grad"),
+    (_value_with_softplus(_sp_assign), "accumulates", "+="),
+    (_value_with_softplus(_sp_right, forward=_naive_softplus), "stable", "overflows"),
+    (_value_with_softplus(_sp_naive_grad), "stable", "local derivative"),
 ])
-def test_value_tanh_mistakes(wrong, case, word):
-    """Does each wrong tanh fail the case for its mistake, and no other mistake case?"""
-    _assert_blames("02.value_tanh", wrong, case, word)
+def test_value_softplus_mistakes(wrong, case, word):
+    """Does each wrong softplus fail the case for its mistake, and no other mistake
+    case?"""
+    _assert_blames("02.value_softplus", wrong, case, word)
 
 
-def test_value_tanh_wrong_forward_fails_the_core_cases():
-    """Does a tanh whose forward returns its input score 0, with math.tanh named?"""
-    result = run("02.value_tanh", _value_with_tanh(_tanh_right, forward=lambda x: x))
+def test_value_softplus_wrong_forward_fails_the_core_cases():
+    """Does a softplus whose forward returns its input score 0?"""
+    identity = _value_with_softplus(_sp_right, forward=lambda x: x)
+    result = run("02.value_softplus", identity)
     assert result.score == 0
-    case = case_of(result, "Value(0.8).tanh()")
-    assert not case.passed and "math.tanh" in case.hint and case.shows_hint
 
 
-def test_value_tanh_without_return_says_so():
-    """Is a tanh that forgets `return out` told so where the cases backpropagate?"""
-    result = run("02.value_tanh", _value_with_tanh(_tanh_right, return_out=False))
+def test_value_softplus_without_return_says_so():
+    """Is a softplus that forgets `return out` told so where the cases backpropagate?"""
+    result = run("02.value_softplus", _value_with_softplus(_sp_right, return_out=False))
     case = case_of(result, "local derivative")
     assert not case.passed and case.basic
     assert "returned None" in case.message
-    assert "returning its output node" in case.message
 
 
-# ---------------------------------------------------------------- 02.topological_order
-def _topo_direct_children_only(root):
-    return list(root._children) + [root]
+def test_value_softplus_naive_forward_keeps_core_credit():
+    """Does log(1 + exp(a)), right for moderate a, keep its core credit (only the
+    stability case fails)?"""
+    result = run("02.value_softplus", _value_with_softplus(_sp_right,
+                                                           forward=_naive_softplus))
+    assert all(c.passed for c in result.cases if c.kind == "core")
+    assert [c.name for c in result.cases if not c.passed] == [
+        "stable: a = 1000 and a = -1000 give finite values and slopes"]
 
 
-def _topo_no_visited(root):
-    order = []
-
-    def visit(node):
-        for child in node._children:
-            visit(child)
-        order.append(node)
-
-    visit(root)
-    return order
-
-
-def _topo_preorder(root):
-    order, visited = [], set()
-
-    def visit(node):
-        if node in visited:
-            return
-        visited.add(node)
-        order.append(node)
-        for child in node._children:
-            visit(child)
-
-    visit(root)
-    return order
+# --------------------------------------------------------------- 02.tanh_layer_backward
+def _tanh_wrong(kind):
+    """A tanh layer backward with one typical mistake."""
+    def answer(dA, X, W, A):
+        dZ = {"no_derivative": dA, "sigmoid": dA * A * (1 - A),
+              "no_upstream": 1 - A ** 2}.get(kind, dA * (1 - A ** 2))
+        dX = dZ @ W if kind == "no_transpose" else dZ @ W.T
+        db = dZ.mean(axis=0) if kind == "db_mean" else dZ.sum(axis=0)
+        return dX, X.T @ dZ, db
+    return answer
 
 
-def _topo_reversed(root):
-    return autograd.topological_order(root)[::-1]
-
-
-def _topo_by_data(root):
-    """A visited set of the nodes' values: two nodes with equal data count as one."""
-    order, seen = [], set()
-
-    def visit(node):
-        if node.data in seen:
-            return
-        seen.add(node.data)
-        for child in node._children:
-            visit(child)
-        order.append(node)
-
-    visit(root)
-    return order
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (_topo_direct_children_only, "every node is listed", "recursively"),
-    (_topo_preorder, "children come before", "post-order"),
-    (_topo_reversed, "the root is last", "in reverse"),
-    (_topo_by_data, "nodes with equal data are different nodes", "identity"),
+@pytest.mark.parametrize("kind,case,word", [
+    ("no_derivative", "the gradient goes through tanh", "derivative"),
+    ("sigmoid", "tanh's derivative is 1 - A^2", "sigmoid"),
+    ("no_upstream", "the local derivative is multiplied by dA", "upstream"),
+    ("db_mean", "db sums over the batch", "every row"),
+    ("no_transpose", "dX multiplies by W transposed", "transpose"),
 ])
-def test_topological_order_mistakes(wrong, case, word):
-    """Does each wrong topological order fail its mistake's case, and no other?"""
-    _assert_blames("02.topological_order", wrong, case, word)
+def test_tanh_layer_backward_mistakes(kind, case, word):
+    """Is each typical mistake of the tanh layer blamed by its own case only?"""
+    _assert_blames("02.tanh_layer_backward", _tanh_wrong(kind), case, word)
 
 
-def test_topological_order_without_the_root_fails_the_lone_node_case():
-    """Does an order that lists the root's descendants but not the root itself fail the
-    lone-node case with its hint (and the root-last case)?"""
-    result = run("02.topological_order",
-                 lambda root: autograd.topological_order(root)[:-1])
-    case = case_of(result, "a single node")
-    assert not case.passed and case.shows_hint and "root" in case.hint
-    assert result.score == 0
-
-
-def test_topological_order_of_the_root_alone_earns_nothing():
-    """Does `return [root]` score 0 (it only passes the lone-node case)?"""
-    result = run("02.topological_order", lambda root: [root])
-    assert result.score == 0
-    assert case_of(result, "a single node").passed
-
-
-def test_values_deduplicated_by_data_are_not_blamed_on_the_visited_set():
-    """Is a visited set of .data values reported as that, never as "no visited set"?"""
-    result = run("02.topological_order", _topo_by_data)
-    assert case_of(result, "a chain of 40 shared diamonds").passed
-    assert case_of(result, "each node appears exactly once").passed
-    assert not any("visited set" in c.message for c in result.cases if not c.passed)
-    assert "same data" in case_of(result, "nodes with equal data").message
-
-
-def test_topological_order_without_visited_times_out_on_diamonds():
-    """Does an order without a visited set list nodes twice and time out on diamonds?"""
-    result = run("02.topological_order", _topo_no_visited)
-    assert not case_of(result, "each node appears exactly once").passed
-    case = case_of(result, "a chain of 40 shared diamonds")
-    assert not case.passed and case.status == "timeout"
-    assert result.score == 0
-
-
-def test_topological_order_style_variants_pass():
-    """Do a visited list (instead of a set) and an iterative search pass every case?"""
-    def with_list(root):
-        order, visited = [], []
-
-        def visit(node):
-            if any(node is v for v in visited):
-                return
-            visited.append(node)
-            for child in node._children:
-                visit(child)
-            order.append(node)
-
-        visit(root)
-        return order
-
-    def iterative(root):
-        order, visited, stack = [], set(), [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-            elif node not in visited:
-                visited.add(node)
-                stack.append((node, True))
-                children = reversed(node._children)
-                stack.extend((c, False) for c in children if c not in visited)
-        return order
-
-    for answer in (with_list, iterative):
-        result = run("02.topological_order", answer)
-        assert result.passed, str(result)
-
-
-# ------------------------------------------------------------------ 02.linear_backward
-def _lin_dx_no_transpose(dZ, X, W):
-    return dZ @ W, X.T @ dZ, dZ.sum(axis=0)
-
-
-def _lin_dw_transposed(dZ, X, W):
-    return dZ @ W.T, dZ.T @ X, dZ.sum(axis=0)
-
-
-def _lin_db_axis1(dZ, X, W):
-    return dZ @ W.T, X.T @ dZ, dZ.sum(axis=1)
-
-
-def _lin_db_not_summed(dZ, X, W):
-    return dZ @ W.T, X.T @ dZ, dZ
-
-
-def _lin_db_mean(dZ, X, W):
-    return dZ @ W.T, X.T @ dZ, dZ.mean(axis=0)
-
-
-def _lin_dw_over_b(dZ, X, W):
-    return dZ @ W.T, X.T @ dZ / len(X), dZ.sum(axis=0)  # a second 1/B (dZ has one)
-
-
-def _lin_in_place(dZ, X, W):
-    X -= X.mean(axis=0)  # "normalises" the caller's input
-    return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (lambda dZ, X, W: (dZ @ W.T, X.T @ dZ), "returns (dX, dW, db)", "(dX, dW, db)"),
-    (_lin_dw_over_b, "dW is not divided by B", "already carries the 1/B"),
-    (_lin_db_mean, "db is the batch sum", "do not average"),
-    (_lin_in_place, "leaves dZ, X and W unchanged", "do not write"),
-])
-def test_linear_backward_mistakes(wrong, case, word):
-    """Does each wrong linear backward fail the case for its mistake, and no other's?"""
-    _assert_blames("02.linear_backward", wrong, case, word)
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (_lin_dx_no_transpose, "dX uses the transpose of W", "transpose"),
-    (_lin_dw_transposed, "dW = X^T dZ, not its transpose", "transpose"),
-    (_lin_db_axis1, "db is summed over the batch axis", "axis 0"),
-    (_lin_db_not_summed, "returns (dX, dW, db), each shaped", "no sum at all"),
-])
-def test_linear_backward_shape_mistakes(wrong, case, word):
-    """Is a missing transpose or a wrong axis blamed by its case (on a square W the
-    shapes fit), besides the shape case that catches it on other sizes?"""
-    result = run("02.linear_backward", wrong)
-    target = case_of(result, case)
-    assert not target.passed and target.shows_hint and word in target.hint
-    shape = case_of(result, "returns (dX, dW, db), each shaped")
-    assert _blamed(result) <= {target.name, shape.name}
-    assert result.score < 0.5
-
-
-def test_linear_backward_zeros_earn_nothing():
-    """Do zero arrays of the right shapes score 0 (they scored 0.57 before)?"""
-    def zeros(dZ, X, W):
-        return np.zeros_like(X), np.zeros_like(W), np.zeros(W.shape[1])
-
-    result = run("02.linear_backward", zeros)
-    assert result.score == 0
-
-
-def test_linear_backward_partial_credit_follows_the_right_outputs():
-    """Does dX, dW right but db averaged keep 2/3 of the credit, halved?"""
-    result = run("02.linear_backward", _lin_db_mean)
-    assert result.score == pytest.approx(0.5 * 2 / 3, abs=1e-3)
-
-
-def test_linear_backward_style_variants_pass():
-    """Do np.dot / einsum / float32 versions pass every case?"""
-    def with_dot(dZ, X, W):
-        return np.dot(dZ, W.T), np.dot(X.T, dZ), np.sum(dZ, axis=0)
-
-    def with_einsum(dZ, X, W):
-        return np.einsum("bo,io->bi", dZ, W), np.einsum("bi,bo->io", X, dZ), dZ.sum(0)
-
-    def in_float32(dZ, X, W):
-        dZ, X, W = (a.astype(np.float32) for a in (dZ, X, W))
-        return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)
-
-    for answer in (with_dot, with_einsum, in_float32):
-        result = run("02.linear_backward", answer)
-        assert result.passed, str(result)
-
-
-# -------------------------------------------------------------------- 02.relu_backward
-def _relu_in_place(dA, Z):
-    dA[Z <= 0] = 0
-    return dA
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (lambda dA, Z: dA * (Z < 0), "passes dA where Z > 0", "Z > 0"),
-    (lambda dA, Z: dA * (dA > 0), "the mask comes from the input Z", "not with dA > 0"),
-    (lambda dA, Z: (Z > 0).astype(float), "multiplies dA by the mask",
-     "upstream gradient"),
-    (_relu_in_place, "does not modify dA in place", "new array"),
-    (lambda dA, Z: dA * (Z >= 0), "at exactly Z = 0", "strict comparison"),
-])
-def test_relu_backward_mistakes(wrong, case, word):
-    """Does each wrong ReLU backward fail the case for its mistake, and no other's?"""
-    _assert_blames("02.relu_backward", wrong, case, word)
-
-
-def test_relu_backward_style_variants_pass():
-    """Do np.where, a float32 mask and a copy-then-zero version pass every case?"""
-    def copy_then_zero(dA, Z):
-        dZ = dA.copy()
-        dZ[Z <= 0] = 0
-        return dZ
-
-    for answer in (lambda dA, Z: np.where(Z > 0, dA, 0.0),
-                   lambda dA, Z: dA * (Z > 0).astype(np.float32), copy_then_zero):
-        result = run("02.relu_backward", answer)
-        assert result.passed, str(result)
-
-
-# ------------------------------------------------------------ 02.softmax_cross_entropy
-def _sce(logits, y, axis=1, keepdims=True, shift=True, reduce="mean",
-         log_of_softmax=False, sign=1.0, scale_by_b=True, in_place=False,
-         global_max=False, onehot_by_column=False, dtype=None):
-    """softmax_cross_entropy, one knob per typical mistake (``dtype``: work in it)."""
-    if dtype is not None:
-        logits = logits.astype(dtype)
-    B = logits.shape[0]
-    if shift:
-        if in_place:
-            logits -= logits.max(axis=axis, keepdims=True)
-            shifted = logits
-        elif global_max:
-            shifted = logits - logits.max()  # one number for the whole batch
-        else:
-            shifted = logits - logits.max(axis=axis, keepdims=True)
-    else:
-        shifted = logits
-    e = np.exp(shifted)
-    total = e.sum(axis=axis, keepdims=keepdims)
-    p = e / total
-    logp = np.log(p) if log_of_softmax else shifted - np.log(total)
-    per_example = -logp[np.arange(B), y]
-    loss = per_example.mean() if reduce == "mean" else per_example.sum()
-    onehot = np.eye(logits.shape[1], dtype=p.dtype)[y]
-    dlogits = sign * (p - onehot)
-    if onehot_by_column:
-        dlogits = p.copy()
-        dlogits[:, y] -= 1  # every row, at every label of the batch
-    if scale_by_b:
-        dlogits = dlogits / B
-    return float(loss), dlogits
-
-
-def _sce_with(**knobs):
-    """A softmax_cross_entropy answer with the given knobs of ``_sce``."""
-    return lambda logits, y: _sce(logits, y, **knobs)
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (lambda logits, y: _sce(logits, y)[0], "returns (loss, dlogits)", "mean loss"),
-    (_sce_with(axis=0), "softmax normalises each row", "axis=1"),
-    (_sce_with(keepdims=False), "softmax normalises each row", "keepdims"),
-    (_sce_with(reduce="sum"), "the loss is the mean", "Average"),
-    (_sce_with(log_of_softmax=True), "a hopeless prediction", "log(0)"),
-    (_sce_with(sign=-1.0), "gradient: softmax(z) - onehot(y)",
-     "not the other way round"),
-    (_sce_with(scale_by_b=False), "gradient for a batch", "batch size B"),
-    (_sce_with(in_place=True), "does not modify logits in place", "caller's array"),
-    (_sce_with(global_max=True), "each row is shifted by its own maximum",
-     "whole batch"),
-    (_sce_with(onehot_by_column=True),
-     "the 1 is subtracted once per row", "(row i, column y_i)"),
-])
-def test_softmax_cross_entropy_mistakes(wrong, case, word):
-    """Does each wrong softmax cross-entropy fail its mistake's case, and no other?"""
-    _assert_blames("02.softmax_cross_entropy", wrong, case, word)
-
-
-def test_softmax_without_max_shift_fails_only_the_large_logits_cases():
-    """Does an unshifted softmax pass the core cases (ordinary logits) and fail the
-    cases of extreme logits, blaming the missing shift?"""
-    result = run("02.softmax_cross_entropy", _sce_with(shift=False))
-    failed = {c.name.split(":")[0] for c in result.cases if not c.passed}
-    assert failed == {
-        "large logits (1000) give a finite loss and gradient",
-        "each row is shifted by its own maximum (rows 2000 apart stay finite)",
-        "a hopeless prediction gives its true loss (log-softmax, not log(softmax))"}
-    assert result.score == 0.5
-
-
-def test_softmax_one_hot_mistake_is_not_blamed_on_the_batch_size():
-    """Does dlogits[:, y] -= 1 pass the 1/B case (every label equal) and get blamed only
-    for the one-hot indexing?"""
-    result = run("02.softmax_cross_entropy", _sce_with(onehot_by_column=True))
-    assert case_of(result, "gradient for a batch").passed
-    one_hot = "the 1 is subtracted once per row, at its own label (i, y_i)"
-    assert _blamed(result) == {one_hot}
-
-
-def test_softmax_in_float32_passes():
-    """Does a softmax cross-entropy computed in float32 (row sums and all) pass?"""
-    result = run("02.softmax_cross_entropy", _sce_with(dtype=np.float32))
-    assert result.passed, str(result)
-
-    def float32_loss(logits, y):
-        loss, dlogits = _sce(logits, y, dtype=np.float32)
-        return np.float32(loss), dlogits
-
-    assert run("02.softmax_cross_entropy", float32_loss).passed
-
-
-def test_softmax_style_variants_pass():
-    """Do a logsumexp-style and a one-hot-matrix-style answer pass every case?"""
-    def logsumexp_style(logits, y):
-        m = logits.max(axis=1, keepdims=True)
-        lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
-        B = len(y)
-        loss = (lse[:, 0] - logits[np.arange(B), y]).mean()
-        p = np.exp(logits - lse)
-        return loss, (p - np.eye(logits.shape[1])[y]) / B
-
-    assert run("02.softmax_cross_entropy", logsumexp_style).passed
-
-
-# ------------------------------------------------------------------- 02.gradient_check
-def _ng(f, x, eps=1e-5, forward=False, denom=2.0, restore=True, flat_rows=False,
-        fixed=None, precedence=False):
-    """numerical_gradient with one knob per typical mistake (``fixed``: a hard-coded
-    step; ``precedence``: (plus - minus) / 2 * eps)."""
-    eps = eps if fixed is None else fixed
-    grad = np.zeros_like(x, dtype=float)
-    indices = range(x.shape[0]) if flat_rows else np.ndindex(x.shape)
-    for i in indices:
-        old = x[i].copy() if flat_rows else x[i]
-        x[i] = old + eps
-        plus = f(x)
-        x[i] = old if forward else old - eps
-        minus = f(x)
-        if restore:
-            x[i] = old
-        grad[i] = (plus - minus) / (denom * eps if not forward else eps)
-        if precedence:
-            grad[i] = (plus - minus) / 2 * eps
-    return grad
-
-
-def _ng_with(**knobs):
-    """A numerical_gradient answer with the given knobs of ``_ng``."""
-    return lambda f, x, eps=1e-5: _ng(f, x, eps, **knobs)
-
-
-@pytest.mark.parametrize("wrong,case,word", [
-    (_ng_with(denom=1.0), "divides by 2*eps", "2 eps"),
-    (_ng_with(precedence=True), "divides by 2*eps", "parentheses"),
-    (_ng_with(forward=True), "central, not forward", "both sides"),
-    (_ng_with(flat_rows=True), "every coordinate of a 2-D x", "not over its rows"),
-    (_ng_with(restore=False), "leaves x as it was", "saved value"),
-    (_ng_with(fixed=1e-5), "uses the eps it is given", "eps argument"),
-])
-def test_gradient_check_mistakes(wrong, case, word):
-    """Does each wrong numerical gradient fail its mistake's case, and no other?"""
-    _assert_blames("02.gradient_check", wrong, case, word)
-
-
-@pytest.mark.parametrize("fixed", [1e-5, 1e-4, 1e-6])
-def test_gradient_check_with_a_hard_coded_eps_earns_nothing(fixed):
-    """Does a central difference ignoring its eps argument score 0 (it passed)?"""
-    result = run("02.gradient_check", _ng_with(fixed=fixed))
-    assert result.score == 0
+def test_tanh_layer_backward_mistakes_earn_no_core_credit():
+    """Does forgetting tanh's derivative fail every core case?"""
+    result = run("02.tanh_layer_backward", _tanh_wrong("no_derivative"))
     assert all(not c.passed for c in result.cases if c.kind == "core")
 
 
-def test_gradient_check_flattened_result_fails_the_shape_case():
-    """Does a gradient returned flattened fail the shape case with its hint shown?"""
-    result = run("02.gradient_check", lambda f, x, eps=1e-5: _ng(f, x, eps).ravel())
-    case = case_of(result, "returns an array shaped like x")
-    assert not case.passed and case.shows_hint and "x's shape" in case.hint
+def test_tanh_layer_backward_in_place_fails_the_property_case():
+    """Does an answer that writes into dA fail "leaves its inputs unchanged"?"""
+    def in_place(dA, X, W, A):
+        dA *= 1 - A ** 2
+        return dA @ W.T, X.T @ dA, dA.sum(axis=0)
+    case = case_of(run("02.tanh_layer_backward", in_place), "leaves its inputs")
+    assert not case.passed
 
 
-def _ng_step_back(f, x, eps=1e-5):
-    """Central differences that undo the perturbation by arithmetic, which can miss the
-    old value by an ulp."""
-    grad = np.zeros_like(x, dtype=float)
-    for i in np.ndindex(x.shape):
-        x[i] += eps
-        plus = f(x)
-        x[i] -= 2 * eps
-        minus = f(x)
-        x[i] += eps
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
+# ------------------------------------------------------------ 02.smoothed_cross_entropy
+def _smoothed_wrong(kind):
+    """Label-smoothed cross-entropy with one typical mistake."""
+    def answer(logits, y, alpha):
+        B, C = logits.shape
+        z = logits if kind == "unstable" else logits - logits.max(1, keepdims=True)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        onehot = np.eye(C)[y]
+        if kind == "others_only":
+            q = (1 - alpha) * onehot + alpha / (C - 1) * (1 - onehot)
+        else:
+            q = (1 - alpha) * onehot + alpha / C
+        per_row = -(q * logp).sum(1)
+        loss = per_row.sum() if kind == "sum" else per_row.mean()
+        target = onehot if kind == "onehot_grad" else q
+        d = np.exp(logp) - target
+        return float(loss), d if kind == "no_batch" else d / B
+    return answer
 
 
-def test_gradient_check_step_back_fails_only_the_restore_case():
-    """Does x[i] += eps ... x[i] += eps pass the value cases and fail the restore case
-    with the rounding named?"""
-    result = run("02.gradient_check", _ng_step_back)
-    failed = [c for c in result.cases if not c.passed]
-    restore = "leaves x as it was (every perturbed entry restored)"
-    assert [c.name for c in failed] == [restore]
-    assert "floating point" in failed[0].message
+@pytest.mark.parametrize("kind,case,word", [
+    ("others_only", "alpha is spread over all C classes", "true class"),
+    ("onehot_grad", "dlogits uses the smoothed targets", "targets"),
+    ("no_batch", "dlogits carries the 1/B", "divided by B"),
+    ("sum", "the loss is the mean", "Average"),
+    ("unstable", "stable for logits near 1000", "overflows"),
+])
+def test_smoothed_cross_entropy_mistakes(kind, case, word):
+    """Is each typical mistake of label smoothing blamed by its own case only?"""
+    _assert_blames("02.smoothed_cross_entropy", _smoothed_wrong(kind), case, word)
 
 
-def test_gradient_check_style_variants_pass():
-    """Do a copy-perturbing and a flat-index version pass every case?"""
-    def on_copies(f, x, eps=1e-5):
-        grad = np.zeros(x.shape)
-        for i in np.ndindex(x.shape):
-            xp, xm = x.copy(), x.copy()
-            xp[i] += eps
-            xm[i] -= eps
-            grad[i] = (f(xp) - f(xm)) / (2 * eps)
-        return grad
+def test_plain_cross_entropy_earns_nothing():
+    """Does the lesson's unsmoothed softmax_cross_entropy (alpha ignored) fail every
+    core case (a copy of the lesson earns nothing)?"""
+    result = run("02.smoothed_cross_entropy",
+                 lambda logits, y, alpha: mlp_numpy.softmax_cross_entropy(logits, y))
+    assert result.score == 0
 
-    def flat(f, x, eps=1e-5):
-        grad = np.zeros(x.size)
-        flat_x = x.reshape(-1)  # a view: f sees the perturbation
-        for k in range(x.size):
-            old = flat_x[k]
-            flat_x[k] = old + eps
-            plus = f(x)
-            flat_x[k] = old - eps
-            minus = f(x)
-            flat_x[k] = old
-            grad[k] = (plus - minus) / (2 * eps)
-        return grad.reshape(x.shape)
 
-    for answer in (on_copies, flat):
-        result = run("02.gradient_check", answer)
-        assert result.passed, str(result)
+# ----------------------------------------------------------------- 02.directional_check
+@pytest.mark.parametrize("knobs,case,word", [
+    (dict(one_sided=True), "a central difference", "both ways"),
+    (dict(denom=1.0), "divides by the distance", "2 eps"),
+    (dict(fixed=1e-6), "uses the eps it is given", "argument eps"),
+    (dict(normalise=True), "the directions are used as given", "rescaling"),
+])
+def test_directional_check_mistakes(knobs, case, word):
+    """Is each typical mistake of the directional check blamed by its own case only?"""
+    def answer(f, g, x, U, eps):
+        return _directional(f, g, x, U, eps, **knobs)
+    _assert_blames("02.directional_check", answer, case, word)
+
+
+def test_directional_check_moving_x_in_place_fails_the_property_case():
+    """Does stepping x in place (x += eps * u, never undone) fail the property case?"""
+    def answer(f, g, x, U, eps):
+        return _directional(f, g, x, U, eps, in_place=True)
+    case = case_of(run("02.directional_check", answer), "one entry per direction")
+    assert not case.passed
+
+
+def test_directional_check_with_the_gradient_as_numeric_earns_nothing():
+    """Does an answer that returns the analytic slopes twice score 0?"""
+    def lazy(f, g, x, U, eps):
+        a = np.array([np.sum(g * u) for u in U])
+        return a, a
+    assert run("02.directional_check", lazy).score == 0
+
+
+# ---------------------------------------------------------------- 02.batchnorm_backward
+@pytest.mark.parametrize("knobs,case,word", [
+    (dict(constant_stats=True), "dX: the mean and the variance", "constants"),
+    (dict(no_var=True), "dX: the path through the variance", "variance"),
+    (dict(no_mean=True), "dX: the path through the mean", "mean"),
+    (dict(unbiased=True), "training mode normalises with the biased", "B - 1"),
+    (dict(dgamma_plain=True), "dgamma sums dY times x_hat", "x_hat"),
+    (dict(dbeta_mean=True), "dbeta sums over the batch", "every row"),
+])
+def test_batchnorm_backward_mistakes(knobs, case, word):
+    """Is each typical mistake of batch norm's backward blamed by its own case only?"""
+    answer = lambda dY, X, g, eps: _batchnorm(dY, X, g, eps, **knobs)  # noqa: E731
+    _assert_blames("02.batchnorm_backward", answer, case, word)
+
+
+def test_batchnorm_with_constant_statistics_earns_nothing_for_dX():
+    """Does treating the batch statistics as constants fail every core case?"""
+    def answer(dY, X, g, eps):
+        return _batchnorm(dY, X, g, eps, constant_stats=True)
+    result = run("02.batchnorm_backward", answer)
+    assert all(not c.passed for c in result.cases if c.kind == "core")
+
+
+def test_batchnorm_unbiased_oracle_matches_the_closed_form():
+    """Is the checker's (B - 1)-variance mistake the gradient the closed form gives?"""
+    from course_utils.grading.checks.lesson02.batchnorm_backward import _inputs, _oracle
+    dY, X, gamma, beta = _inputs(3, 5, 4)
+    expected = _oracle(dY, X, gamma, beta, 1e-5, unbiased=True)[0]
+    got = _batchnorm(dY, X, gamma, 1e-5, unbiased=True)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 # ------------------------------------------------------------------------ 02.train_mlp
@@ -833,12 +597,11 @@ def _train_step_wrong(params, X, y, lr, sign=1.0, rebind=False, skip_bias=False,
                       no_mask=False, return_after=False, update=True):
     """A training step with one knob per typical mistake."""
     p = {k: v for k, v in params.items()}
-    Z1 = X @ p["W1"] + p["b1"]
-    A1 = np.maximum(Z1, 0)
+    A1 = np.tanh(X @ p["W1"] + p["b1"])
     logits = A1 @ p["W2"] + p["b2"]
     loss, dlogits = mlp_numpy.softmax_cross_entropy(logits, y)
     dA1, dW2, db2 = mlp_numpy.linear_backward(dlogits, A1, p["W2"])
-    dZ1 = dA1 if no_mask else dA1 * (Z1 > 0)
+    dZ1 = dA1 if no_mask else dA1 * (1 - A1 ** 2)
     _, dW1, db1 = mlp_numpy.linear_backward(dZ1, X, p["W1"])
     grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
     if update:
@@ -865,7 +628,7 @@ def _train_with(**knobs):
     (dict(sign=-1.0), "one step lowers the loss", "against the gradient"),
     (dict(rebind=True), "updates all four parameters", "rebinds"),
     (dict(skip_bias=True), "updates all four parameters", "dict"),
-    (dict(no_mask=True), "the ReLU mask", "mask"),
+    (dict(no_mask=True), "the gradient passes through tanh", "derivative"),
 ])
 def test_train_step_mistakes(kwargs, case, word):
     """Does each wrong training step fail the case for its mistake, and no other's?"""
@@ -887,12 +650,11 @@ def test_train_step_that_caches_its_first_parameters_fails_the_100_steps_case():
     def stale(params, X, y, lr):
         key = X.tobytes()  # one network per batch
         start = first.setdefault(key, {k: v.copy() for k, v in params.items()})
-        Z1 = X @ start["W1"] + start["b1"]
-        A1 = np.maximum(Z1, 0)
+        A1 = np.tanh(X @ start["W1"] + start["b1"])
         logits = A1 @ start["W2"] + start["b2"]
         loss, dlogits = mlp_numpy.softmax_cross_entropy(logits, y)
         dA1, dW2, db2 = mlp_numpy.linear_backward(dlogits, A1, start["W2"])
-        _, dW1, db1 = mlp_numpy.linear_backward(dA1 * (Z1 > 0), X, start["W1"])
+        _, dW1, db1 = mlp_numpy.linear_backward(dA1 * (1 - A1 ** 2), X, start["W1"])
         for name, grad in (("W1", dW1), ("b1", db1), ("W2", dW2), ("b2", db2)):
             params[name][...] = start[name] - lr * grad
         return loss
@@ -905,12 +667,11 @@ def test_train_step_that_caches_its_first_parameters_fails_the_100_steps_case():
 def test_train_step_storing_new_arrays_in_the_dict_passes():
     """Does storing new arrays in the dict (params[name] = new array) pass?"""
     def store_new(params, X, y, lr):
-        Z1 = X @ params["W1"] + params["b1"]
-        A1 = np.maximum(Z1, 0)
+        A1 = np.tanh(X @ params["W1"] + params["b1"])
         logits = A1 @ params["W2"] + params["b2"]
         loss, dlogits = mlp_numpy.softmax_cross_entropy(logits, y)
         dA1, dW2, db2 = mlp_numpy.linear_backward(dlogits, A1, params["W2"])
-        _, dW1, db1 = mlp_numpy.linear_backward(dA1 * (Z1 > 0), X, params["W1"])
+        _, dW1, db1 = mlp_numpy.linear_backward(dA1 * (1 - A1 ** 2), X, params["W1"])
         for name, grad in (("W1", dW1), ("b1", db1), ("W2", dW2), ("b2", db2)):
             params[name] = params[name] - lr * grad
         return loss
@@ -922,13 +683,14 @@ def test_train_step_storing_new_arrays_in_the_dict_passes():
 _WRONG_ANSWERS = [
     ("02.value_mul_backward", _value_with_mul(_mul_swapped)),
     ("02.value_mul_backward", _value_with_mul(_mul_right, children=False)),
-    ("02.value_tanh", _value_with_tanh(_tanh_of_input)),
-    ("02.topological_order", _topo_by_data),
-    ("02.linear_backward", _lin_db_mean),
-    ("02.relu_backward", lambda dA, Z: dA * (Z >= 0)),
-    ("02.softmax_cross_entropy", _sce_with(dtype=np.float32, sign=-1.0)),
-    ("02.softmax_cross_entropy", _sce_with(reduce="sum")),
-    ("02.gradient_check", _ng_with(fixed=1e-5)),
+    ("02.value_softplus", _value_with_softplus(_sp_no_inner)),
+    ("02.tanh_layer_backward", _tanh_wrong("db_mean")),
+    ("02.smoothed_cross_entropy", _smoothed_wrong("sum")),
+    ("02.smoothed_cross_entropy", _smoothed_wrong("no_batch")),
+    ("02.directional_check",
+     lambda f, g, x, U, eps: _directional(f, g, x, U, eps, fixed=1e-5)),
+    ("02.batchnorm_backward", lambda dY, X, g, eps: _batchnorm(dY, X, g, eps,
+                                                               dbeta_mean=True)),
     ("02.train_mlp", _train_with(no_mask=True)),
 ]
 
@@ -947,6 +709,7 @@ def test_messages_show_no_equal_numbers_as_a_mismatch_and_no_numpy_reprs(qid, an
 
 def test_failure_messages_say_what_was_called():
     """Does a failed case tell the learner what was called and what came back?"""
-    case = case_of(run("02.linear_backward", _lin_db_mean), "db is the batch sum")
-    assert "Called: linear_backward(" in case.message
+    case = case_of(run("02.tanh_layer_backward", _tanh_wrong("db_mean")),
+                   "db sums over the batch")
+    assert "Called: tanh_layer_backward(" in case.message
     assert "db" in case.message

@@ -69,7 +69,7 @@ def test_no_import_goes_the_other_way():
 
 def test_the_layer_test_sees_relative_imports():
     """Does the import reader resolve relative imports (so the test above can fail)?"""
-    found = _imports(PACKAGE / "grading" / "checks" / "lesson02" / "linear_backward.py")
+    found = _imports(PACKAGE / "grading" / "checks" / "lesson02" / "train_mlp.py")
     assert "course_utils.lessons.mlp_numpy" in found and _layer("course_utils.lessons.mlp_numpy") == "lessons"
 
 

@@ -1,7 +1,9 @@
-"""Checks of lesson 02 (backpropagation): the scalar engine, its order, NumPy backprop.
+"""Checks of lesson 02 (backpropagation): the scalar engine, matrix-form backward passes.
 
-The oracles are ``course_utils.lessons.autograd`` and ``course_utils.lessons.mlp_numpy``, the code the
-lesson teaches, and values worked out by hand. Each question has three kinds of case:
+The oracles are ``course_utils.lessons.autograd`` and
+``course_utils.lessons.mlp_numpy``, the code the lesson teaches, ``torch.autograd`` (for
+the matrix-form backward passes) and values worked out by hand. Each question has three
+kinds of case:
 
 - core: the answer's values against the oracle, on inputs that differ from case to case
   (sizes, seeds, eps); only these earn credit, and no answer that computes nothing
@@ -16,10 +18,9 @@ One module per question; importing them in this order registers the questions in
 order of the lesson's notebook.
 """
 from . import value_mul_backward  # noqa: F401
-from . import value_tanh  # noqa: F401
-from . import topological_order  # noqa: F401
-from . import linear_backward  # noqa: F401
-from . import relu_backward  # noqa: F401
-from . import softmax_cross_entropy  # noqa: F401
-from . import gradient_check  # noqa: F401
+from . import value_softplus  # noqa: F401
+from . import tanh_layer_backward  # noqa: F401
+from . import smoothed_cross_entropy  # noqa: F401
+from . import directional_check  # noqa: F401
 from . import train_mlp  # noqa: F401
+from . import batchnorm_backward  # noqa: F401

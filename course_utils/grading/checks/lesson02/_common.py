@@ -121,3 +121,26 @@ def _default_backward(Value, node) -> bool:
 def _unchanged_grads(*nodes) -> bool:
     """Do all the nodes still hold the gradient 0?"""
     return all(isinstance(n.grad, (int, float)) and n.grad == 0.0 for n in nodes)
+
+
+# ------------------------------------------------------------ NumPy answers
+def _verdict(got, expected, mistaken, message: str, what: str, rtol: float = 1e-7,
+             atol: float = 1e-9) -> None:
+    """Pass on ``expected``; fail with ``message`` (the case's hint shown) on
+    ``mistaken``; fail plainly on any other value."""
+    if _matches(got, expected, rtol, atol):
+        return
+    if mistaken is not None and _matches(got, mistaken, rtol, atol):
+        raise CheckFailure(message)
+    _plain_mismatch(got, expected, what, rtol, atol)
+
+
+def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
+    """``result`` as a tuple of ``len(names)`` arrays, or a basic failure saying why."""
+    if result is None:
+        raise _basic(f"{fn_name} returned None: did you forget to `return` "
+                     f"({', '.join(names)})?", problem="none")
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
+                     f"returned {_short(result)}.", problem="type")
+    return tuple(result)

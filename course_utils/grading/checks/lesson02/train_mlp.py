@@ -1,10 +1,9 @@
-"""Checks of 02.train_mlp: Make it train: one SGD step of a two-layer MLP."""
+"""Checks of 02.train_mlp: Make it train: one SGD step of a two-layer tanh MLP."""
 from __future__ import annotations
 
 import numpy as np
 
 from ....lessons.mlp_numpy import linear_backward as ref_linear_backward
-from ....lessons.mlp_numpy import relu_backward as ref_relu_backward
 from ....lessons.mlp_numpy import softmax_cross_entropy as ref_softmax_cross_entropy
 from ...asserts import (CheckFailure, as_number, call, expect_close, expect_finite,
                         fmt_pair)
@@ -12,7 +11,7 @@ from ...registry import question
 from ._common import _basic, _matches, _plain_mismatch
 
 
-q = question("02.train_mlp", "Make it train: one SGD step of a two-layer MLP",
+q = question("02.train_mlp", "Make it train: one SGD step of a two-layer tanh MLP",
              answers=["train_step"], timeout=10)
 
 
@@ -24,12 +23,12 @@ class _Params(dict):
 
 
 def _mlp_setup(seed=0, B=16, D=12, H=20, C=4):
-    """Seeded parameters of a D-H-C ReLU network and a batch (X, y) of B examples."""
+    """Seeded parameters of a D-H-C tanh network and a batch (X, y) of B examples."""
     rng = np.random.default_rng(seed)
     params = _Params({
-        "W1": rng.standard_normal((D, H)) * np.sqrt(2 / D),  # He init
+        "W1": rng.standard_normal((D, H)) * np.sqrt(1 / D),  # variance 1/D_in (tanh)
         "b1": rng.standard_normal(H) * 0.1,
-        "W2": rng.standard_normal((H, C)) * np.sqrt(2 / H),
+        "W2": rng.standard_normal((H, C)) * np.sqrt(1 / H),
         "b2": rng.standard_normal(C) * 0.1,
     })
     X, y = rng.standard_normal((B, D)), rng.integers(0, C, B)
@@ -37,13 +36,13 @@ def _mlp_setup(seed=0, B=16, D=12, H=20, C=4):
 
 
 def _ref_loss_and_grads(params, X, y, mask: bool = True):
-    """The reference forward and backward (``mask=False``: the ReLU mask forgotten)."""
+    """The reference forward and backward (``mask=False``: no tanh derivative)."""
     Z1 = X @ params["W1"] + params["b1"]  # (B, H)
-    A1 = np.maximum(Z1, 0)
+    A1 = np.tanh(Z1)  # (B, H)
     logits = A1 @ params["W2"] + params["b2"]  # (B, C)
     loss, dlogits = ref_softmax_cross_entropy(logits, y)
     dA1, dW2, db2 = ref_linear_backward(dlogits, A1, params["W2"])
-    dZ1 = ref_relu_backward(dA1, Z1) if mask else dA1
+    dZ1 = dA1 * (1 - A1 ** 2) if mask else dA1  # (B, H)
     _, dW1, db1 = ref_linear_backward(dZ1, X, params["W1"])
     return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
@@ -72,15 +71,14 @@ def _expect_params(params, expected, what: str, plain: bool = False) -> None:
                 what=f"params[{k!r}] {what}")
 
 
-_STEP_HINT = ("Check each piece against the question that taught it: the loss and "
-              "dlogits (Question 6), both linear layers (Question 4), the ReLU "
-              "between them (Question 5); then move every parameter against its own "
-              "gradient, scaled by lr.")
+_STEP_HINT = ("Check each piece: the loss and dlogits (softmax_cross_entropy), the "
+              "output layer (linear_backward), the tanh layer (your Question 3); then "
+              "move every parameter against its own gradient, scaled by lr.")
 
 
 @q.case("the loss it returns, on a batch of 16, against the reference", kind="core",
         hint="Return the loss of this batch's forward pass, the mean softmax "
-             "cross-entropy of Question 6, as one number computed before the "
+             "cross-entropy of the lesson, as one number computed before the "
              "parameters change.")
 def _(train_step):
     params, X, y = _mlp_setup(0)
@@ -168,10 +166,10 @@ def _(train_step):
                            f"(unchanged: {', '.join(unchanged)}).")
 
 
-@q.case("the ReLU mask between the layers (Z1 > 0) is applied", kind="mistake",
-        hint="Between the two linear layers the gradient passes the ReLU: multiply "
-             "dA1 by its mask (relu_backward of Question 5) before the first layer's "
-             "backward.")
+@q.case("the gradient passes through tanh between the layers", kind="mistake",
+        hint="Between the two linear layers the gradient passes the tanh: use its "
+             "derivative (your tanh_layer_backward of Question 3) before the first "
+             "layer's weights.")
 def _(train_step):
     params, X, y = _mlp_setup(3)
     _, expected = _ref_step(params, X, y, 0.05)
@@ -181,8 +179,8 @@ def _(train_step):
         return
     if _params_are(params, no_mask):
         raise CheckFailure("params['W1'] and params['b1'] moved by the gradient of a "
-                           "network without its ReLU: the gradient was not masked "
-                           "where Z1 <= 0.")
+                           "network without its tanh: the gradient did not go "
+                           "through tanh's derivative.")
     _expect_params(params, expected, "after one step (lr = 0.05)", plain=True)
 
 
