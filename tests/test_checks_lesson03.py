@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.lessons.cnn import conv2d_unfold, conv_output_size, maxpool2d
-from course_utils.grading.checks.lesson03 import (NOT_JUDGED, reference_build_model,
-                                                  reference_fixed_net)
+from course_utils.lessons.cnn import conv_output_size
+from course_utils.grading.checks.lesson03 import NOT_JUDGED, reference_build_model
 from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import FORBIDDEN, NOT_IMPLEMENTED
 from course_utils.grading.trivial import trivial_variants
@@ -65,16 +64,16 @@ def test_every_question_has_three_core_cases_and_kinds():
     """Does every question of lesson 03 have 3 core cases and a kind on every case?"""
     questions = questions_for_lesson("03")
     assert [q.qid for q in questions] == [
-        "03.conv_output_size", "03.conv2d_forward", "03.maxpool_forward",
-        "03.build_model", "03.train_step", "03.fix_flatten", "03.keras_model"]
+        "03.conv_output_size", "03.receptive_field", "03.build_model",
+        "03.train_step", "03.keras_model", "03.build_resnet", "03.conv2d_backward"]
     for q in questions:
         assert len(q.core_cases) >= 3, q.qid
         assert all(c.kind in ("core", "mistake", "property") for c in q.cases)
 
 
-@pytest.mark.parametrize("qid", ["03.conv_output_size", "03.conv2d_forward",
-                                 "03.maxpool_forward", "03.build_model",
-                                 "03.train_step", "03.fix_flatten"])
+@pytest.mark.parametrize("qid", ["03.conv_output_size", "03.receptive_field",
+                                 "03.build_model", "03.train_step",
+                                 "03.build_resnet", "03.conv2d_backward"])
 def test_stub_is_not_implemented(qid):
     """Does a stub that still raises NotImplementedError say "not implemented yet" and
     score 0?"""
@@ -149,243 +148,101 @@ def test_conv_output_size_trivial_answers_score_zero():
     assert_trivial_scores_zero("03.conv_output_size", conv_output_size)
 
 
-# -------------------------------------------------------------------- 03.conv2d_forward
-def conv_loops(X, weight, bias=None, stride=1, padding=0, flip=False, use_bias=True,
-               pad_one_side=False, first_channel_only=False, ignore_stride=False):
-    """A readable loop convolution with switches for the typical mistakes."""
-    if pad_one_side:
-        X = F.pad(X, (padding, 0, padding, 0))
-    else:
-        X = F.pad(X, (padding,) * 4)
-    if flip:
-        weight = weight.flip(-2, -1)
-    if first_channel_only:
-        X, weight = X[:, :1], weight[:, :1]
-    s = 1 if ignore_stride else stride
-    B, C, H, W = X.shape
-    O, _, kH, kW = weight.shape
-    Ho, Wo = (H - kH) // s + 1, (W - kW) // s + 1
-    out = torch.zeros(B, O, Ho, Wo)
-    for i in range(Ho):
-        for j in range(Wo):
-            patch = X[:, :, i * s: i * s + kH, j * s: j * s + kW]
-            out[:, :, i, j] = torch.einsum("bckl,ockl->bo", patch, weight)
-    if bias is not None and use_bias:
-        out = out + bias.view(1, -1, 1, 1)
-    return out
+# ------------------------------------------------------------------ 03.receptive_field
+def rf_answer(grow_first=False, ignore_stride=False, ignore_dilation=False,
+              pad_unscaled=False, pad_sign=1):
+    """The answer to 03.receptive_field, with one typical mistake switched on."""
+    def receptive_field(layers):
+        size, jump, start = 1, 1, 0
+        for k, s, p, d in layers:
+            if grow_first and not ignore_stride:
+                jump *= s
+            size += (1 if ignore_dilation else d) * (k - 1) * jump
+            start -= pad_sign * p * (1 if pad_unscaled else jump)
+            if not grow_first and not ignore_stride:
+                jump *= s
+        return size, jump, start
+
+    return receptive_field
 
 
-def conv_tensor_unfold(X, weight, bias=None, stride=1, padding=0):
-    """Windows as a view (Tensor.unfold), then one einsum: an honest answer, no loop."""
-    kH, kW = weight.shape[2:]
-    windows = F.pad(X, (padding,) * 4).unfold(2, kH, stride).unfold(3, kW, stride)
-    out = torch.einsum("bchwkl,ockl->bohw", windows, weight)  # (B, C_out, H_out, W_out)
-    return out if bias is None else out + bias[None, :, None, None]
+def rf_by_autograd(layers, n=256):
+    """(size, jump, start) of output unit 0 measured with autograd: the input pixels
+    with a non-zero gradient for two neighbouring units U, U + 1 in the middle of a 1-D
+    stack of positive-weight convolutions (whose fields lie inside the input), taken
+    back to unit 0 by the jump."""
+    def field(unit):
+        x = torch.ones(1, 1, n, dtype=torch.float64, requires_grad=True)
+        h = x
+        for k, s, p, d in layers:
+            h = F.conv1d(h, torch.ones(1, 1, k, dtype=torch.float64), stride=s,
+                         padding=p, dilation=d)
+        h[0, 0, unit].backward()
+        touched = x.grad[0, 0].nonzero().flatten()
+        return int(touched.min()), int(touched.max() - touched.min() + 1)
+
+    U = 32
+    (first, size), (second, _) = field(U), field(U + 1)
+    jump = second - first
+    return size, jump, first - U * jump
 
 
-def conv_float64(X, weight, bias=None, stride=1, padding=0):
-    """The loop in NumPy float64: the right values, but float64 for float32 inputs."""
-    p = padding
-    Xp = np.pad(X.numpy().astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
-    w = weight.numpy().astype(np.float64)
-    B, _, H, W = Xp.shape
-    O, _, kH, kW = w.shape
-    out = np.zeros((B, O, (H - kH) // stride + 1, (W - kW) // stride + 1))
-    for i in range(out.shape[2]):
-        for j in range(out.shape[3]):
-            patch = Xp[:, :, i * stride: i * stride + kH, j * stride: j * stride + kW]
-            out[:, :, i, j] = np.einsum("bckl,ockl->bo", patch, w)
-    if bias is not None:
-        out += bias.numpy()[None, :, None, None]
-    return torch.from_numpy(out)
-
-
-def test_conv2d_honest_answers_pass():
-    """Do loops, F.unfold (im2col) and Tensor.unfold + einsum all pass every case (none
-    of them is forbidden)?"""
-    for answer in (conv2d_unfold, conv_loops, conv_tensor_unfold):
-        assert_all_pass(run("03.conv2d_forward", answer))
-
-
-def test_conv2d_float64_answer_gets_a_dtype_message_not_a_crash():
-    """Does a float64 answer pass the values and fail only the dtype case, with a
-    message that names both dtypes?"""
-    result = run("03.conv2d_forward", conv_float64)
-    failing = [c for c in result.cases if not c.passed]
-    assert [c.name for c in failing] == ["keeps the input's dtype (float32)"]
-    message = failing[0].message
-    assert "torch.float64" in message and "torch.float32" in message
-    assert all(c.passed for c in result.cases if c.kind == "core")
-    assert result.score == 0.5
-
-
-def _with_module(X, weight, bias, stride, padding):
-    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride,
-                     padding=padding, bias=bias is not None)
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        if bias is not None:
-            conv.bias.copy_(bias)
-        return conv(X)
-
-
-@pytest.mark.parametrize("library", [
-    lambda X, weight, bias=None, stride=1, padding=0:
-        F.conv2d(X, weight, bias, stride=stride, padding=padding),
-    lambda X, weight, bias=None, stride=1, padding=0:
-        torch.conv2d(X, weight, bias, stride, padding),
-    lambda X, weight, bias=None, stride=1, padding=0:
-        _with_module(X, weight, bias, stride, padding),
-], ids=["F.conv2d", "torch.conv2d", "nn.Conv2d"])
-def test_conv2d_library_call_counts_as_not_answered(library):
-    """Does a library convolution score 0, with a message that says "from scratch"?"""
-    result = run("03.conv2d_forward", library)
-    assert result.status == FORBIDDEN and result.score == 0
-    message = result.cases[0].message
-    assert "from scratch" in message and "convolution" in message
-
-
-@pytest.mark.parametrize("switch, case, word", [
-    ("flip", "the kernel is not flipped (cross-correlation)", "flip"),
-    ("first_channel_only", "sums over all input channels", "all input channels"),
-    ("use_bias", "adds the bias of each output channel", "bias"),
-    ("pad_one_side", "zero padding on every side", "bottom"),
-    ("ignore_stride", "stride skips positions", "stride"),
+@pytest.mark.parametrize("layers", [
+    [(5, 1, 0, 1), (2, 2, 0, 1), (5, 1, 0, 1), (2, 2, 0, 1)],
+    [(3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)],
+    [(7, 2, 3, 1), (3, 2, 1, 1), (3, 1, 1, 1)],
+    [(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4)],
 ])
-def test_conv2d_mistakes(switch, case, word):
-    """Does each typical convolution mistake fail its own case with its hint shown?"""
-    value = False if switch == "use_bias" else True
-
-    def wrong(X, weight, bias=None, stride=1, padding=0):
-        return conv_loops(X, weight, bias, stride, padding, **{switch: value})
-
-    assert_shows(run("03.conv2d_forward", wrong), case, word)
+def test_receptive_field_oracle_agrees_with_autograd(layers):
+    """Is the check's oracle the field autograd finds (size, jump and start)?"""
+    from course_utils.grading.checks.lesson03 import reference_receptive_field
+    assert reference_receptive_field(layers) == rf_by_autograd(layers)
 
 
-def test_conv2d_swapped_kernel_sizes_fail():
-    """Does a convolution that reads kH as the width (right for square kernels) fail the
-    non-square case, its crash there shown with the case's hint?"""
-    def wrong(X, weight, bias=None, stride=1, padding=0):
-        kW, kH = weight.shape[2:]  # swapped
-        Xp = F.pad(X, (padding,) * 4)
-        Ho = (Xp.shape[2] - kH) // stride + 1
-        Wo = (Xp.shape[3] - kW) // stride + 1
-        out = torch.zeros(X.shape[0], weight.shape[0], Ho, Wo)
-        for i in range(Ho):
-            for j in range(Wo):
-                top, left = i * stride, j * stride
-                patch = Xp[:, :, top: top + kH, left: left + kW]
-                out[:, :, i, j] = torch.einsum("bckl,ockl->bo", patch, weight)
-        return out if bias is None else out + bias.view(1, -1, 1, 1)
-
-    result = run("03.conv2d_forward", wrong)
-    assert_shows(result, "non-square input and kernel", "swap")
-    assert "It raised RuntimeError" in case_of(result, "non-square input").message
+def test_receptive_field_reference_passes():
+    """Does the reference pass every case, also returning a list of floats?"""
+    assert_all_pass(run("03.receptive_field", rf_answer()))
+    as_list = lambda layers: [float(v) for v in rf_answer()(layers)]  # noqa: E731
+    assert_all_pass(run("03.receptive_field", as_list))
 
 
-def test_conv2d_a_wrong_sum_is_not_blamed_on_the_flip_or_the_bias():
-    """Is an answer that is wrong everywhere (a mean, not a sum) not told that it flips
-    the kernel, forgets the bias, the padding or the stride?"""
-    def mean_not_sum(X, weight, bias=None, stride=1, padding=0):
-        return conv_loops(X, weight, bias, stride, padding) / weight[0].numel()
+@pytest.mark.parametrize("wrong, case, word", [
+    (rf_answer(ignore_stride=True), "strides multiply the jump", "product"),
+    (rf_answer(grow_first=True), "a layer's stride acts on the layers after it",
+     "own stride"),
+    (rf_answer(ignore_dilation=True), "dilation spreads the taps", "d(k-1)"),
+    (rf_answer(pad_unscaled=True), "padding moves the start", "times the jump"),
+    (rf_answer(pad_sign=-1), "padding moves the start", "negative"),
+])
+def test_receptive_field_mistakes(wrong, case, word):
+    """Does each typical mistake fail the case that names it, with its hint shown?"""
+    result = run("03.receptive_field", wrong)
+    assert_shows(result, case, word)
+    assert result.score < 1
 
-    result = run("03.conv2d_forward", mean_not_sum)
-    assert result.score == 0
-    for innocent in ("the kernel is not flipped (cross-correlation)",
-                     "adds the bias of each output channel",
-                     "zero padding on every side", "stride skips positions"):
+
+def test_receptive_field_mistakes_are_not_blamed_on_others():
+    """Is ignoring the strides not blamed on the order of the updates, and a padding
+    mistake not blamed on the strides or the dilation?"""
+    assert_not_blamed(run("03.receptive_field", rf_answer(ignore_stride=True)),
+                      "a layer's stride acts on the layers after it")
+    result = run("03.receptive_field", rf_answer(pad_unscaled=True))
+    for innocent in ("strides multiply the jump", "dilation spreads the taps",
+                     "a layer's stride acts on the layers after it"):
         assert_not_blamed(result, innocent)
 
 
-def test_conv2d_mutating_input_fails():
-    """Does changing the caller's tensor in place fail?"""
-    def wrong(X, weight, bias=None, stride=1, padding=0):
-        X[0, 0, 0, 0] = 0.0
-        return conv_loops(X, weight, bias, stride, padding)
-
-    result = run("03.conv2d_forward", wrong)
-    assert any("in place" in c.message for c in result.cases if not c.passed)
+def test_receptive_field_lesson_formula_scores_zero():
+    """Does the lesson's receptive_field (the size alone, an int) earn nothing?"""
+    from course_utils.lessons.cnn import receptive_field
+    result = run("03.receptive_field", receptive_field)
+    assert result.score == 0
 
 
-def test_conv2d_trivial_answers_score_zero():
-    """Do None, pass, raise, the input, zeros, ones and a constant score 0?"""
-    assert_trivial_scores_zero("03.conv2d_forward", conv_loops)
+def test_receptive_field_trivial_answers_score_zero():
+    """Do None, pass, raise, the first input and constants score 0?"""
+    assert_trivial_scores_zero("03.receptive_field", rf_answer())
 
-
-# ------------------------------------------------------------------- 03.maxpool_forward
-def pool_loops(X, kernel_size=2, stride=None, default_stride=None, start=float("-inf"),
-               across_channels=False, ceil=False):
-    s = stride if stride is not None else (default_stride or kernel_size)
-    k = kernel_size
-    B, C, H, W = X.shape
-    if ceil:
-        Ho, Wo = -(-(H - k) // s) + 1, -(-(W - k) // s) + 1
-    else:
-        Ho, Wo = (H - k) // s + 1, (W - k) // s + 1
-    out = torch.full((B, C, Ho, Wo), start)
-    for i in range(Ho):
-        for j in range(Wo):
-            window = X[:, :, i * s: i * s + k, j * s: j * s + k]
-            m = window.amax(dim=(-2, -1))
-            if across_channels:
-                m = m.amax(dim=1, keepdim=True).expand(B, C)
-            out[:, :, i, j] = torch.maximum(out[:, :, i, j], m)
-    return out
-
-
-def pooling(**mistake):
-    """The loop pooling with the given mistake switched on."""
-    def maxpool2d(X, kernel_size=2, stride=None):
-        return pool_loops(X, kernel_size, stride, **mistake)
-
-    return maxpool2d
-
-
-def test_maxpool_honest_answers_pass():
-    """Do Tensor.unfold + amax and the loop version pass every case?"""
-    assert_all_pass(run("03.maxpool_forward", maxpool2d))
-    assert_all_pass(run("03.maxpool_forward", pooling()))
-
-
-@pytest.mark.parametrize("library", [
-    lambda X, kernel_size=2, stride=None: F.max_pool2d(X, kernel_size, stride),
-    lambda X, kernel_size=2, stride=None: nn.MaxPool2d(kernel_size, stride)(X),
-    lambda X, kernel_size=2, stride=None:
-        F.max_pool2d(X, kernel_size, stride, return_indices=True)[0],
-], ids=["F.max_pool2d", "nn.MaxPool2d", "return_indices"])
-def test_maxpool_library_call_counts_as_not_answered(library):
-    """Does a library max pooling score 0, with a message that says "from scratch"?"""
-    result = run("03.maxpool_forward", library)
-    assert result.status == FORBIDDEN and result.score == 0
-    message = result.cases[0].message
-    assert "from scratch" in message and "max pooling" in message
-
-
-@pytest.mark.parametrize("kw, case, word", [
-    (dict(default_stride=1), "stride defaults to the kernel size",
-     "step by the kernel size"),
-    (dict(start=0.0), "works on negative values", "-infinity"),
-    (dict(across_channels=True), "pools each channel separately", "channel"),
-    (dict(ceil=True), "odd sizes are floored", "floor"),
-])
-def test_maxpool_mistakes(kw, case, word):
-    """Does each typical pooling mistake fail its own case, with its hint shown?"""
-    assert_shows(run("03.maxpool_forward", pooling(**kw)), case, word)
-
-
-def test_maxpool_without_overlap_fails():
-    """Does a pooling that always steps by the kernel size (ignoring stride) fail the
-    overlapping case?"""
-    def no_stride(X, kernel_size=2, stride=None):
-        return pool_loops(X, kernel_size)
-
-    assert_shows(run("03.maxpool_forward", no_stride), "overlapping windows (kernel 3, "
-                 "stride 2)", "stride")
-
-
-def test_maxpool_trivial_answers_score_zero():
-    """Do None, pass, raise, the input, zeros, ones and a constant score 0?"""
-    assert_trivial_scores_zero("03.maxpool_forward", maxpool2d)
 
 
 # ----------------------------------------------------------------------- 03.build_model
@@ -654,148 +511,6 @@ def test_train_step_trivial_answers_score_zero():
     assert_trivial_scores_zero("03.train_step", good_step)
 
 
-# ----------------------------------------------------------------------- 03.fix_flatten
-class BuggyNet(nn.Module):
-    """The network of the exercise: the Linear is sized for 6x6 maps and the flatten is
-    a view(-1, N)."""
-
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.fc = nn.Linear(32 * 6 * 6, num_classes)
-
-    def forward(self, x):
-        x = self.features(x)
-        return self.fc(x.view(-1, 32 * 6 * 6))
-
-
-class HardCoded32(BuggyNet):
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__(in_channels, num_classes, image_size)
-        self.fc = nn.Linear(32 * 8 * 8, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.features(x).flatten(1))
-
-
-class ViewFix(BuggyNet):
-    """Still flattening with reshape(-1, 32 * 6 * 6): the batch size changes."""
-
-    def forward(self, x):
-        x = self.features(x)
-        return self.fc(x.reshape(-1, 32 * 6 * 6))
-
-
-class AdaptiveFix(BuggyNet):
-    """Fixes the shapes by pooling to 6x6: works, but changes the given layers."""
-
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__(in_channels, num_classes, image_size)
-        self.pool = nn.AdaptiveAvgPool2d(6)
-
-    def forward(self, x):
-        return self.fc(self.pool(self.features(x)).flatten(1))
-
-
-class LazyFix(BuggyNet):
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__(in_channels, num_classes, image_size)
-        self.fc = nn.LazyLinear(num_classes)
-
-    def forward(self, x):
-        return self.fc(self.features(x).flatten(1))
-
-
-class DummyForwardFix(BuggyNet):
-    """Sizes the Linear layer by a dummy forward pass and flattens with nn.Flatten()."""
-
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__(in_channels, num_classes, image_size)
-        with torch.no_grad():
-            X = torch.zeros(1, in_channels, image_size, image_size)
-            n = self.features(X).numel()
-        self.flatten, self.fc = nn.Flatten(), nn.Linear(n, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.flatten(self.features(x)))
-
-
-class FlattenAll(BuggyNet):
-    """Sized right, but x.flatten() also flattens the batch dimension (issue 9)."""
-
-    def __init__(self, in_channels=3, num_classes=10, image_size=32):
-        super().__init__(in_channels, num_classes, image_size)
-        self.fc = nn.Linear(32 * (image_size // 4) ** 2, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.features(x).flatten())
-
-
-def test_fix_flatten_references_pass():
-    """Do the reference fix, the nn.LazyLinear fix and the dummy-forward fix pass every
-    case?"""
-    for answer in (reference_fixed_net, LazyFix, DummyForwardFix):
-        assert_all_pass(run("03.fix_flatten", answer))
-
-
-@pytest.mark.parametrize("wrong, case, word", [
-    (BuggyNet, "works on (B, 3, 32, 32)", "8x8"),
-    (HardCoded32, "works on (B, 1, 28, 28)", "7x7"),
-    (ViewFix, "keeps the batch dimension", "view(-1, N)"),
-    (AdaptiveFix, "the given layers are kept", "given"),
-])
-def test_fix_flatten_mistakes(wrong, case, word):
-    """Does the bug, and each half-fix, fail the case meant for it?"""
-    assert_fails(run("03.fix_flatten", wrong), case, word)
-
-
-def test_fix_flatten_flattened_batch_is_not_called_in_features():
-    """Is x.flatten() reported as flattening the batch dimension, as one basic problem,
-    and scored 0?"""
-    result = run("03.fix_flatten", FlattenAll)
-    assert result.score == 0
-    failing = [c for c in result.cases if not c.passed]
-    assert failing and all(c.basic for c in failing)
-    first = failing[0].message
-    assert "flattened the batch dimension too" in first and "in_features" not in first
-
-
-def test_fix_flatten_wrong_sizes_name_both_numbers():
-    """Are the buggy view(-1, 1152), and a Linear sized for 32x32 used on 28x28,
-    reported with the number they expect and the real number of features per image?"""
-    result = run("03.fix_flatten", BuggyNet)
-    message = case_of(result, "works on (B, 3, 32, 32)").message
-    assert "view(-1, 1,152) expects 1,152 features per image" in message
-    assert "each image has 2,048" in message
-    result = run("03.fix_flatten", HardCoded32)
-    message = case_of(result, "works on (B, 1, 28, 28)").message
-    assert "in_features=2,048" in message and "1,568 features" in message
-
-
-def test_fix_flatten_view_trap_is_real():
-    """Does view(-1, 1152) on 9 images of 2048 features silently give 16 rows (the trap
-    the case guards)?"""
-    assert torch.zeros(9, 32, 8, 8).view(-1, 32 * 6 * 6).shape == (16, 1152)
-    assert conv_output_size(conv_output_size(32, 2, stride=2), 2, stride=2) == 8
-
-
-def test_fix_flatten_trivial_classes_score_zero():
-    """Do None, an empty class, a raising __init__ and a forward returning zeros score
-    0?"""
-    class FixedNet(nn.Module):
-        def __init__(self, in_channels=3, num_classes=10, image_size=32):
-            super().__init__()
-            self.net = reference_fixed_net(in_channels, num_classes, image_size)
-
-        def forward(self, x):
-            return self.net(x)
-
-    assert "a module whose forward returns zeros" in trivial_variants(FixedNet)
-    assert_trivial_scores_zero("03.fix_flatten", FixedNet)
-
-
 # ----------------------------------------------------------------------- 03.keras_model
 @pytest.fixture(scope="module")
 def keras():
@@ -897,9 +612,212 @@ def test_keras_trivial_answers_score_zero(keras):
     assert_trivial_scores_zero("03.keras_model", keras_spec(keras))
 
 
+# ------------------------------------------------------------------- 03.build_resnet
+class _Block(nn.Module):
+    def __init__(self, channels, skip=True, relu_after_add=True):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.skip, self.relu_after_add = skip, relu_after_add
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if not self.skip:
+            return F.relu(out)
+        return F.relu(out + x) if self.relu_after_add else F.relu(out) + x
+
+
+def resnet_answer(skip=True, relu_after_add=True, head="avg", flatten_head=False):
+    """A learner-style answer to 03.build_resnet, one mistake switched on."""
+    def build_resnet(num_classes=10):
+        if flatten_head:
+            tail = [nn.Flatten(), nn.Linear(32 * 14 * 14, num_classes)]
+        else:
+            pool = nn.AdaptiveAvgPool2d(1) if head == "avg" else nn.AdaptiveMaxPool2d(1)
+            tail = [pool, nn.Flatten(), nn.Linear(32, num_classes)]
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            _Block(16, skip, relu_after_add), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+            _Block(32, skip, relu_after_add), *tail)
+
+    return build_resnet
+
+
+class _MeanHead(nn.Module):
+    """Another honest style: a class with x.mean((2, 3)) for the pooling."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(16), nn.ReLU())
+        self.block1 = _Block(16)
+        self.down = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1,
+                                                             bias=False),
+                                  nn.BatchNorm2d(32), nn.ReLU())
+        self.block2 = _Block(32)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        h = self.block2(self.down(self.block1(self.stem(x))))  # (B, 32, H/2, W/2)
+        return self.fc(h.mean(dim=(2, 3)))                     # (B, num_classes)
+
+
+def test_build_resnet_reference_and_other_styles_pass():
+    """Do the spec, a Sequential answer and a class with x.mean pass every case?"""
+    from course_utils.grading.checks.lesson03 import reference_build_resnet
+    for answer in (reference_build_resnet, resnet_answer(), _MeanHead):
+        assert_all_pass(run("03.build_resnet", answer))
+
+
+@pytest.mark.parametrize("wrong, case, word", [
+    (resnet_answer(skip=False), "the block adds its input", "F(x) + x"),
+    (resnet_answer(relu_after_add=False), "the last ReLU comes after the addition",
+     "ReLU(F(x)) + x"),
+    (resnet_answer(head="max"), "the head averages, not maxes", "average"),
+])
+def test_build_resnet_mistakes(wrong, case, word):
+    """Does each typical mistake fail the case that names it, with its hint shown, and
+    earn no core credit?"""
+    result = run("03.build_resnet", wrong)
+    assert_shows(result, case, word)
+    assert result.score == 0
+
+
+def test_build_resnet_mistakes_are_not_blamed_on_others():
+    """Is a missing skip connection not called a max-pooling head, and vice versa?"""
+    assert_not_blamed(run("03.build_resnet", resnet_answer(skip=False)),
+                      "the head averages, not maxes")
+    assert_not_blamed(run("03.build_resnet", resnet_answer(head="max")),
+                      "the block adds its input (the skip connection)")
+
+
+def test_build_resnet_flatten_head_is_told_the_layers():
+    """Does a Flatten + Linear head (no global pooling) score 0 and list both layer
+    lists, instead of crashing?"""
+    result = run("03.build_resnet", resnet_answer(flatten_head=True))
+    assert result.score == 0
+    assert "Linear(6272->10)" in str(result) and "Linear(32->10)" in str(result)
+
+
+def test_build_resnet_trivial_answers_score_zero():
+    """Do None, pass, raise and an empty module score 0?"""
+    assert_trivial_scores_zero("03.build_resnet", resnet_answer())
+
+
+
+# ------------------------------------------------------------------ 03.conv2d_backward
+def conv_backward_answer(flip=False, first_out_channel=False, batch="sum",
+                         bias_batch="sum", swap=False, numpy=False):
+    """A from-scratch answer to 03.conv2d_backward (im2col), one mistake switched on."""
+    def conv2d_backward(X, weight, grad_out):
+        B, C_in, H, W = X.shape
+        C_out, _, kH, kW = weight.shape
+        cols = F.unfold(X, (kH, kW))                              # (B, C_in*kH*kW, L)
+        g = grad_out.flatten(2)                                   # (B, C_out, L)
+        per_example = torch.einsum("bol,bkl->bok", g, cols)
+        grad_weight = {"sum": per_example.sum(0), "mean": per_example.mean(0),
+                       "first": per_example[0]}[batch].view(weight.shape)
+        if swap:  # [c, o] read as [o, c]
+            grad_weight = per_example.sum(0).view(C_out, C_in, kH, kW).transpose(0, 1)
+            grad_weight = grad_weight.reshape(weight.shape)
+        w = weight.flip(-2, -1) if flip else weight
+        if first_out_channel:
+            grad_cols = torch.einsum("k,bl->bkl", w[0].flatten(), g[:, 0])
+        else:
+            grad_cols = torch.einsum("ok,bol->bkl", w.flatten(1), g)
+        grad_X = F.fold(grad_cols, (H, W), (kH, kW))
+        per_bias = grad_out.sum(dim=(2, 3))                       # (B, C_out)
+        grad_bias = {"sum": per_bias.sum(0), "mean": per_bias.mean(0),
+                     "first": per_bias[0]}[bias_batch]
+        grads = (grad_X, grad_weight, grad_bias)
+        return tuple(t.double().numpy() for t in grads) if numpy else grads
+
+    return conv2d_backward
+
+
+def conv_backward_loops(X, weight, grad_out):
+    """The same gradients with loops over the kernel taps (another honest style)."""
+    C_out, C_in, kH, kW = weight.shape
+    H_out, W_out = grad_out.shape[-2:]
+    grad_X = torch.zeros_like(X)
+    grad_weight = torch.zeros_like(weight)
+    for a in range(kH):
+        for b in range(kW):
+            patch = X[:, :, a:a + H_out, b:b + W_out]  # (B, C_in, H_out, W_out)
+            grad_weight[:, :, a, b] = torch.einsum("bohw,bchw->oc", grad_out, patch)
+            grad_X[:, :, a:a + H_out, b:b + W_out] += torch.einsum(
+                "bohw,oc->bchw", grad_out, weight[:, :, a, b])
+    return grad_X, grad_weight, grad_out.sum(dim=(0, 2, 3))
+
+
+def test_conv2d_backward_honest_answers_pass():
+    """Do the im2col answer and a loop over kernel taps pass every case?"""
+    assert_all_pass(run("03.conv2d_backward", conv_backward_answer()))
+    assert_all_pass(run("03.conv2d_backward", conv_backward_loops))
+
+
+@pytest.mark.parametrize("library", [
+    lambda X, w, g: torch.autograd.grad(
+        F.conv2d(X.requires_grad_(), w.requires_grad_()), (X, w), g)
+    + (g.sum((0, 2, 3)),),
+    lambda X, w, g: (torch.nn.grad.conv2d_input(X.shape, w, g),
+                     torch.nn.grad.conv2d_weight(X, w.shape, g), g.sum((0, 2, 3))),
+    lambda X, w, g: (F.conv_transpose2d(g, w), None, None),
+])
+def test_conv2d_backward_library_counts_as_not_answered(library):
+    """Do autograd through F.conv2d, torch.nn.grad and conv_transpose2d score 0 with the
+    forbidden-call status?"""
+    result = run("03.conv2d_backward", library)
+    assert result.status == FORBIDDEN and result.score == 0
+
+
+@pytest.mark.parametrize("wrong, case, word", [
+    (conv_backward_answer(flip=True), "grad_X uses the kernel as the forward",
+     "flipped"),
+    (conv_backward_answer(first_out_channel=True), "grad_X sums over the output",
+     "channel 0"),
+    (conv_backward_answer(batch="mean", bias_batch="mean"),
+     "grad_weight and grad_bias sum over the batch", "not a mean"),
+    (conv_backward_answer(batch="first"),
+     "grad_weight and grad_bias sum over the batch", "example 0"),
+    (conv_backward_answer(bias_batch="first"),
+     "grad_weight and grad_bias sum over the batch", "bias"),
+    (conv_backward_answer(swap=True), "grad_weight pairs input and output", "swap"),
+    (conv_backward_answer(numpy=True), "keeps the inputs' dtype", "float64"),
+])
+def test_conv2d_backward_mistakes(wrong, case, word):
+    """Does each typical mistake fail the case that names it, with its hint shown, and
+    lose credit?"""
+    result = run("03.conv2d_backward", wrong)
+    if case.startswith("keeps"):
+        assert_fails(result, case, word)
+    else:
+        assert_shows(result, case, word)
+    assert result.score < 1
+
+
+def test_conv2d_backward_flip_is_not_blamed_on_the_sums():
+    """Is an unflipped grad_X not blamed on the sums over channels or the batch?"""
+    result = run("03.conv2d_backward", conv_backward_answer(flip=True))
+    for innocent in ("grad_X sums over the output channels",
+                     "grad_weight and grad_bias sum over the batch",
+                     "grad_weight pairs input and output channels"):
+        assert_not_blamed(result, innocent)
+
+
+def test_conv2d_backward_trivial_answers_score_zero():
+    """Do None, pass, raise, the first input and constants score 0?"""
+    assert_trivial_scores_zero("03.conv2d_backward", conv_backward_answer())
+
+
+
 def test_reports_are_deterministic():
     """Does the same wrong answer give the same report twice (no addresses, no random
     numbers)?"""
-    for qid, wrong in (("03.conv2d_forward", conv_float64),
-                       ("03.train_step", no_zero_grad), ("03.fix_flatten", FlattenAll)):
+    for qid, wrong in (("03.conv2d_backward", conv_backward_answer(flip=True)),
+                       ("03.train_step", no_zero_grad),
+                       ("03.build_resnet", resnet_answer(skip=False))):
         assert str(run(qid, wrong)) == str(run(qid, wrong))
