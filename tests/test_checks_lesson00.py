@@ -4,22 +4,19 @@ in other styles pass, answers that compute nothing (or hard-code eps, or give lr
 string) earn nothing, and no hint prints a solution line."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils.authoring.markers import solution_lines
 from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import FAILED, NOT_IMPLEMENTED
 
-from check_support import case_of, run, stub
+from check_support import case_of, run, solution_expressions, stub
 
 SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "00_warmup.ipynb"
-CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.[a-z][a-z0-9_]*)["']""")
 
 
 # -------------------------------------------------------------------- reference answers
@@ -240,28 +237,6 @@ def test_a_wrong_shape_is_a_basic_failure_reported_once():
 
 
 # -------------------------------------------------------------------------------- hints
-def solution_expressions(path: Path) -> dict[str, set[str]]:
-    """{question id: the solution lines of its answer cell and their right-hand sides},
-    without spaces."""
-    out, pending = {}, set()
-    for cell in read_notebook(path).cells:
-        if cell.cell_type != "code":
-            continue
-        inside, _ = solution_lines(cell.source, "code")
-        if inside:
-            pending = set()
-            for line in inside:
-                code = line.split("#")[0].strip()
-                for text in (code, code.removeprefix("return "),
-                             code.split(" = ", 1)[-1]):
-                    squeezed = "".join(text.split())
-                    if len(squeezed) >= 6:
-                        pending.add(squeezed)
-        for qid in CHECK_CALL.findall(cell.source):
-            out[qid] = pending
-    return out
-
-
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
 def test_no_hint_prints_a_solution_line(qid):
     """Does no hint of the question contain a solution line (or its expression)?"""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,10 @@ import pytest
 import torch
 
 from course_utils.lessons import optim
-from course_utils.authoring.markers import solution_lines
-from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import NOT_IMPLEMENTED
 
-from check_support import case_of, run, stub
+from check_support import case_of, run, solution_expressions, stub
 
 # -------------------------------------------------------------------- reference answers
 # Written here, independently of the check modules: oracles are numpy.linalg, PyTorch's
@@ -603,29 +600,6 @@ def test_check_messages_are_deterministic():
 # -------------------------------------------------------------------------------- hints
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01_gradient_descent.ipynb"
-CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.[a-z][a-z0-9_]*)["']""")
-
-
-def solution_expressions(path: Path) -> dict[str, set[str]]:
-    """{question id: the solution lines of its answer cell and their right-hand sides},
-    without spaces."""
-    out, pending = {}, set()
-    for cell in read_notebook(path).cells:
-        if cell.cell_type != "code":
-            continue
-        inside, _ = solution_lines(cell.source, "code")
-        if inside:
-            pending = set()
-            for line in inside:
-                code = line.split("#")[0].strip()
-                for text in (code, code.removeprefix("return "),
-                             code.split(" = ", 1)[-1]):
-                    squeezed = "".join(text.split())
-                    if len(squeezed) >= 6:
-                        pending.add(squeezed)
-        for qid in CHECK_CALL.findall(cell.source):
-            out[qid] = pending
-    return out
 
 
 @pytest.mark.parametrize("qid", sorted(REFERENCE))
