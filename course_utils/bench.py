@@ -56,8 +56,13 @@ def find_notebooks(root: Path, lessons: list[str]) -> list[Path]:
     return [p for p in found if not wanted or p.name[:2] in wanted]
 
 
-def run_notebook(path: Path, full: bool, timeout: int) -> dict:
-    """Execute one notebook in a fresh kernel; returns the run's entry (status, time, figures)."""
+def run_notebook(path: Path, full: bool, timeout: int, save_to: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; returns the run's entry (status, time, figures).
+
+    Args:
+        save_to: a folder; the executed notebook, with its outputs, is written there under its
+            own name (also when a cell failed, to show where), e.g. to read the epochs of a run.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -88,6 +93,9 @@ def run_notebook(path: Path, full: bool, timeout: int) -> dict:
         status, error = "error", str(exc).strip().splitlines()[-1][:300]
     finally:
         wall = time.perf_counter() - start
+        if save_to is not None:
+            save_to.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, save_to / path.name)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -183,7 +191,8 @@ def cmd_bench(args) -> int:
     new = []
     for path in notebooks:
         print(f"running {path.relative_to(root)} in {'full' if args.full else 'smoke'} mode ...", flush=True)
-        run = run_notebook(path, args.full, args.timeout)
+        save_to = Path(args.save_executed) if args.save_executed else None
+        run = run_notebook(path, args.full, args.timeout, save_to)
         print(f"  {run['status']} in {run['wall_time_s']:.1f} s on {run['device']}: "
               + ", ".join(f"{k}={v['value']:.4g}" for k, v in run["figures"].items()), flush=True)
         if run["error"]:
@@ -203,4 +212,6 @@ def add_commands(sub) -> None:
     p.add_argument("--timeout", type=int, default=3600, help="time limit per cell in seconds (default 3600)")
     p.add_argument("--no-write", action="store_true", help="print only; do not update benchmarks/ and README")
     p.add_argument("--root", help="the course checkout (default: the one course_utils was installed from)")
+    p.add_argument("--save-executed", metavar="DIR",
+                   help="also write each executed notebook, with its outputs, into DIR")
     p.set_defaults(handler=cmd_bench)

@@ -53,3 +53,24 @@ def test_merge_replaces_same_notebook_mode_and_device():
 def test_markdown_table_empty_says_how_to_fill_it():
     """With no runs, does the table tell the reader how to produce figures?"""
     assert "course bench --full" in bench.markdown_table([])
+
+
+@pytest.mark.slow
+def test_bench_saves_executed_notebooks_with_outputs(tmp_path):
+    """Does --save-executed write each executed notebook with its outputs, a failing one too
+    (showing the error), without touching the lesson notebooks themselves?"""
+    (tmp_path / "notebooks").mkdir()
+    _lesson(tmp_path / "notebooks" / "01_ok.ipynb", "print('epoch 1/1')")
+    _lesson(tmp_path / "notebooks" / "02_broken.ipynb", "raise RuntimeError('boom')")
+    from course_utils.cli import main
+
+    out = tmp_path / "executed"
+    status = main(["bench", "--root", str(tmp_path), "--timeout", "120", "--no-write",
+                   "--save-executed", str(out)])
+    assert status == 1
+    ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    assert "epoch 1/1" in ok.cells[0].outputs[0]["text"]
+    broken = nbformat.read(out / "02_broken.ipynb", as_version=4)
+    assert broken.cells[0].outputs[0]["ename"] == "RuntimeError"
+    source = nbformat.read(tmp_path / "notebooks" / "01_ok.ipynb", as_version=4)
+    assert not source.cells[0].get("outputs")

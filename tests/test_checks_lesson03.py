@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.lessons.cnn import conv_output_size
-from course_utils.grading.checks.lesson03 import NOT_JUDGED, reference_build_model
+from course_utils.grading.checks.lesson03 import (NOT_JUDGED, reference_build_model,
+                                                  reference_same_padding)
 from course_utils.grading.registry import questions_for_lesson
 from course_utils.grading.results import FORBIDDEN, NOT_IMPLEMENTED
 from course_utils.grading.trivial import trivial_variants
@@ -64,14 +64,14 @@ def test_every_question_has_three_core_cases_and_kinds():
     """Does every question of lesson 03 have 3 core cases and a kind on every case?"""
     questions = questions_for_lesson("03")
     assert [q.qid for q in questions] == [
-        "03.conv_output_size", "03.receptive_field", "03.build_model",
+        "03.same_padding", "03.receptive_field", "03.build_model",
         "03.train_step", "03.keras_model", "03.build_resnet", "03.conv2d_backward"]
     for q in questions:
         assert len(q.core_cases) >= 3, q.qid
         assert all(c.kind in ("core", "mistake", "property") for c in q.cases)
 
 
-@pytest.mark.parametrize("qid", ["03.conv_output_size", "03.receptive_field",
+@pytest.mark.parametrize("qid", ["03.same_padding", "03.receptive_field",
                                  "03.build_model", "03.train_step",
                                  "03.build_resnet", "03.conv2d_backward"])
 def test_stub_is_not_implemented(qid):
@@ -82,70 +82,101 @@ def test_stub_is_not_implemented(qid):
     assert result.score == 0
 
 
-# ------------------------------------------------------------------ 03.conv_output_size
-def with_floor(n, k, padding=0, stride=1, dilation=1):
-    return math.floor((n + 2 * padding - dilation * (k - 1) - 1) / stride) + 1
+# ---------------------------------------------------------------------- 03.same_padding
+def same_answer(split="after", stride_aware=True, clip=True, dilation_aware=True):
+    """The answer to 03.same_padding, with one typical mistake switched on."""
+    def same_padding(n, k, stride=1, dilation=1):
+        s = stride if stride_aware else 1
+        d = dilation if dilation_aware else 1
+        total = (math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n
+        total = max(total, 0) if clip else total
+        if split == "after":
+            return total // 2, total - total // 2
+        if split == "before":
+            return total - total // 2, total // 2
+        if split == "floor":
+            return total // 2, total // 2
+        return -(-total // 2), -(-total // 2)  # "ceil"
+
+    return same_padding
 
 
-def test_conv_output_size_reference_passes():
-    """Do the library's conv_output_size and a math.floor version pass every case?"""
-    assert_all_pass(run("03.conv_output_size", conv_output_size))
-    assert_all_pass(run("03.conv_output_size", with_floor))
+def test_same_padding_reference_passes():
+    """Do the solution and a NumPy-style version pass every case?"""
+    assert_all_pass(run("03.same_padding", reference_same_padding))
+    assert_all_pass(run("03.same_padding", same_answer()))
+
+    def with_numpy(n, k, stride=1, dilation=1):
+        total = int(np.maximum((np.ceil(n / stride) - 1) * stride + dilation * (k - 1)
+                               + 1 - n, 0))
+        return total // 2, total - total // 2
+    assert_all_pass(run("03.same_padding", with_numpy))
 
 
-def size_formula(steps, both_sides=2, span=lambda k, d: d * (k - 1) + 1, plus=1):
-    """A wrong output-size formula: ``steps(numerator, stride)`` and the other parts."""
-    def conv_output_size(n, k, padding=0, stride=1, dilation=1):
-        return steps(n + both_sides * padding - span(k, dilation), stride) + plus
-
-    return conv_output_size
+@pytest.mark.parametrize("n, k, s, d", [(28, 3, 2, 1), (7, 3, 2, 1), (224, 7, 2, 1),
+                                        (6, 1, 2, 1), (10, 4, 1, 1), (28, 2, 1, 1),
+                                        (12, 3, 1, 2), (9, 4, 3, 1)])
+def test_same_padding_reference_is_keras(n, k, s, d):
+    """Is the checks' rule what Keras' Conv1D(padding="same") computes: the same outputs
+    as PyTorch's conv1d on the input padded by (before, after)?"""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = pytest.importorskip("keras")
+    before, after = reference_same_padding(n, k, s, d)
+    rng = np.random.default_rng(n + k + s + d)
+    x = rng.standard_normal((1, n, 1)).astype("float32")  # Keras: (B, n, C)
+    w = rng.standard_normal((k, 1, 1)).astype("float32")  # (k, C_in, C_out)
+    layer = keras.layers.Conv1D(1, k, strides=s, dilation_rate=d, padding="same",
+                                use_bias=False)
+    layer.build((1, n, 1))
+    layer.set_weights([w])
+    expected = np.asarray(layer(x))[0, :, 0]
+    xt = F.pad(torch.from_numpy(x).permute(0, 2, 1), (before, after))  # (1, 1, n + pad)
+    wt = torch.from_numpy(w).permute(2, 1, 0)                           # (C_out, C_in, k)
+    got = F.conv1d(xt, wt, stride=s, dilation=d)[0, 0].numpy()
+    assert got.shape == expected.shape == (math.ceil(n / s),)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("wrong, case, word", [
-    (size_formula(lambda a, s: a / s), "returns an int", "//"),
-    (size_formula(lambda a, s: a // s, both_sides=1),
-     "padding is added on both sides (2p)", "each side"),
-    (size_formula(lambda a, s: (a + 1) // s, plus=0),
-     "stride divides the steps, then +1", "then add 1"),
-    (size_formula(lambda a, s: -(-a // s)), "sizes are floored, not rounded up",
-     "ceil"),
-    (size_formula(lambda a, s: round(a / s)), "sizes are floored, not rounded up",
-     "round"),
-    (size_formula(lambda a, s: a // s, span=lambda k, d: d * k),
-     "dilation spreads the kernel to d(k-1)+1", "d*(k-1) + 1"),
-    (size_formula(lambda a, s: a // s, span=lambda k, d: k),
-     "dilation spreads the kernel to d(k-1)+1", "dilation is ignored"),
-    (size_formula(lambda a, s: (a + 1) // s),
-     "counts the first position (no off-by-one)", "off by one"),
+    (same_answer(split="before"), "the odd zero goes after, as in Keras", "at the start"),
+    (same_answer(split="floor"), "the odd zero goes after, as in Keras", "one short"),
+    (same_answer(split="ceil"), "the odd zero goes after, as in Keras", "one too long"),
+    (same_answer(stride_aware=False), "strides keep ceil(n / s) outputs",
+     "stride is ignored"),
+    (same_answer(clip=False), "never negative", "clip"),
+    (same_answer(dilation_aware=False), "dilation spreads the kernel to d(k-1)+1",
+     "dilation is ignored"),
 ])
-def test_conv_output_size_mistakes(wrong, case, word):
-    """Does each wrong output-size formula fail the case that names its mistake, with
-    its hint shown?"""
-    assert_shows(run("03.conv_output_size", wrong), case, word)
+def test_same_padding_mistakes(wrong, case, word):
+    """Does each typical mistake fail the case that names it, with its hint shown, and
+    lose credit?"""
+    result = run("03.same_padding", wrong)
+    assert_shows(result, case, word)
+    assert result.score < result.possible
 
 
-def test_conv_output_size_returning_n_scores_zero():
-    """Does `return n` (right on the padding-1 settings by luck) earn nothing?"""
-    result = run("03.conv_output_size", lambda n, k, padding=0, stride=1, dilation=1: n)
-    assert result.score == 0
-    assert_not_blamed(result, "padding is added on both sides (2p)")
+def test_same_padding_float_division_fails_the_int_case():
+    """Does a pair of floats (from `/`) fail the 'two ints' case, naming `//`?"""
+    def with_floats(n, k, stride=1, dilation=1):
+        total = max((math.ceil(n / stride) - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+        return total / 2 - (total % 2) / 2, total / 2 + (total % 2) / 2
+    assert_fails(run("03.same_padding", with_floats), "returns two ints", "//")
 
 
-def test_conv_output_size_off_by_one_is_not_called_a_missing_floor():
-    """Is an off-by-one formula reported as off by one, and not blamed on the floor, the
-    stride, the padding or the dilation?"""
-    result = run("03.conv_output_size", size_formula(lambda a, s: (a + 1) // s))
-    assert "off by one too many" in case_of(result, "counts the first position").message
-    for innocent in ("sizes are floored, not rounded up",
-                     "stride divides the steps, then +1",
-                     "padding is added on both sides (2p)",
+def test_same_padding_symmetric_answer_is_not_blamed_on_the_stride():
+    """Is a floor-split answer told about the split only, not about strides, clipping or
+    dilation (its control settings fail, so those cases do not judge)?"""
+    result = run("03.same_padding", same_answer(split="floor"))
+    for innocent in ("strides keep ceil(n / s) outputs", "never negative",
                      "dilation spreads the kernel to d(k-1)+1"):
         assert_not_blamed(result, innocent)
 
 
-def test_conv_output_size_trivial_answers_score_zero():
-    """Do None, pass, raise, the first input and constants score 0?"""
-    assert_trivial_scores_zero("03.conv_output_size", conv_output_size)
+def test_same_padding_trivial_answers_score_zero():
+    """Do None, pass, raise, the first input and constant pairs score 0?"""
+    assert_trivial_scores_zero("03.same_padding", reference_same_padding)
+    for pair in [(0, 0), (1, 1), (0, 1)]:
+        assert run("03.same_padding", lambda n, k, stride=1, dilation=1: pair).score == 0
 
 
 # ------------------------------------------------------------------ 03.receptive_field
@@ -614,22 +645,31 @@ def test_keras_trivial_answers_score_zero(keras):
 
 # ------------------------------------------------------------------- 03.build_resnet
 class _Block(nn.Module):
-    def __init__(self, channels, skip=True, relu_after_add=True):
+    def __init__(self, channels, skip=True, relu_after_add=False, post_act=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.skip, self.relu_after_add = skip, relu_after_add
+        if post_act:  # the original block's layer order: conv before BN
+            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(channels)
+        else:
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(channels)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.skip, self.relu_after_add, self.post_act = skip, relu_after_add, post_act
 
     def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.post_act:
+            return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + x)
+        out = self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
         if not self.skip:
-            return F.relu(out)
-        return F.relu(out + x) if self.relu_after_add else F.relu(out) + x
+            return out
+        return F.relu(out + x) if self.relu_after_add else out + x
 
 
-def resnet_answer(skip=True, relu_after_add=True, head="avg", flatten_head=False):
+def resnet_answer(skip=True, relu_after_add=False, head="avg", flatten_head=False,
+                  post_act=False, last_activation=True):
     """A learner-style answer to 03.build_resnet, one mistake switched on."""
     def build_resnet(num_classes=10):
         if flatten_head:
@@ -637,11 +677,12 @@ def resnet_answer(skip=True, relu_after_add=True, head="avg", flatten_head=False
         else:
             pool = nn.AdaptiveAvgPool2d(1) if head == "avg" else nn.AdaptiveMaxPool2d(1)
             tail = [pool, nn.Flatten(), nn.Linear(32, num_classes)]
+        last = [nn.BatchNorm2d(32), nn.ReLU()] if last_activation else []
         return nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-            _Block(16, skip, relu_after_add), nn.MaxPool2d(2),
+            _Block(16, skip, relu_after_add, post_act), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-            _Block(32, skip, relu_after_add), *tail)
+            _Block(32, skip, relu_after_add, post_act), *last, *tail)
 
     return build_resnet
 
@@ -658,10 +699,12 @@ class _MeanHead(nn.Module):
                                                              bias=False),
                                   nn.BatchNorm2d(32), nn.ReLU())
         self.block2 = _Block(32)
+        self.last = nn.BatchNorm2d(32)
         self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x):
         h = self.block2(self.down(self.block1(self.stem(x))))  # (B, 32, H/2, W/2)
+        h = F.relu(self.last(h))
         return self.fc(h.mean(dim=(2, 3)))                     # (B, num_classes)
 
 
@@ -674,8 +717,8 @@ def test_build_resnet_reference_and_other_styles_pass():
 
 @pytest.mark.parametrize("wrong, case, word", [
     (resnet_answer(skip=False), "the block adds its input", "F(x) + x"),
-    (resnet_answer(relu_after_add=False), "the last ReLU comes after the addition",
-     "ReLU(F(x)) + x"),
+    (resnet_answer(relu_after_add=True), "nothing after the addition",
+     "ReLU(F(x) + x)"),
     (resnet_answer(head="max"), "the head averages, not maxes", "average"),
 ])
 def test_build_resnet_mistakes(wrong, case, word):
@@ -700,6 +743,19 @@ def test_build_resnet_flatten_head_is_told_the_layers():
     result = run("03.build_resnet", resnet_answer(flatten_head=True))
     assert result.score == 0
     assert "Linear(6272->10)" in str(result) and "Linear(32->10)" in str(result)
+
+
+def test_build_resnet_original_block_scores_zero_and_says_the_order():
+    """Does the original (post-activation) block, registered conv1, bn1, conv2, bn2,
+    score 0 with a message that lists the layers in their order?"""
+    result = run("03.build_resnet", resnet_answer(post_act=True))
+    assert result.score == 0
+    assert "BatchNorm2d(16)" in str(result) and "Conv2d(16->16, 3x3)" in str(result)
+
+
+def test_build_resnet_without_the_last_activation_scores_zero():
+    """Does a network without the BatchNorm + ReLU after the last block earn nothing?"""
+    assert run("03.build_resnet", resnet_answer(last_activation=False)).score == 0
 
 
 def test_build_resnet_trivial_answers_score_zero():

@@ -238,6 +238,61 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(X))
 
 
+class BasicBlock(nn.Module):
+    """He et al.'s (2016) basic block: y = ReLU(F(x) + shortcut(x)), two 3x3 convolutions in F.
+
+    F(x) = BN(conv(ReLU(BN(conv_stride(x))))). When the block changes the width or the stride, the
+    shortcut is a 1x1 convolution with the same stride followed by BatchNorm (the paper's
+    "projection shortcut"); otherwise it is the identity, and the block's Jacobian is I + F'.
+
+    Args:
+        in_channels, out_channels: channels in and out.
+        stride: 2 halves the image (ceil: 7 -> 4, as padding 1 with kernel 3 gives).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):  # (B, C_in, H, W) -> (B, C_out, H_out, W_out)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A small ResNet with a global-average-pooling head: the lab's best network.
+
+    A stem (conv 3x3 -> BatchNorm -> ReLU -> max-pool 2), then one ``BasicBlock`` per width, the
+    first at the stem's resolution and each later one halving it (28 -> 14 -> 14 -> 7 -> 4), then
+    global average pooling (one mean per channel), dropout and one linear layer: the head has
+    ``widths[-1] * num_classes`` weights whatever the image size.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(32, 64, 128),
+                 dropout: float = 0.3):
+        super().__init__()
+        c = widths[0]
+        layers = [nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                  nn.MaxPool2d(2)]
+        for i, width in enumerate(widths):
+            layers.append(BasicBlock(c, width, stride=1 if i == 0 else 2))
+            c = width
+        self.features = nn.Sequential(*layers)           # (B, widths[-1], h, w)
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (B, widths[-1])
+                                        nn.Dropout(dropout), nn.Linear(c, num_classes))
+
+    def forward(self, X):  # (B, C, H, W) -> (B, num_classes)
+        return self.classifier(self.features(X))
+
+
 def keras_small_cnn(input_shape=(28, 28, 1), num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3,
                     functional: bool = False):
     """The Keras 3 twin of ``SmallCNN`` (channels-last input), as a ``Sequential`` or a functional ``Model``.

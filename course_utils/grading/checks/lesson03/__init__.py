@@ -1,6 +1,7 @@
 """Checks of lesson 03, convolutional networks: one question per ``question(...)``.
 
-Reference oracles: ``torch.nn.Conv2d`` output sizes, the receptive-field recursion
+Reference oracles: PyTorch's own ``padding="same"`` and TensorFlow's documented rule
+(itself tested against Keras), the receptive-field recursion
 (itself tested against autograd), autograd through ``F.conv2d`` (called here, never in
 the learner's call), the spec models built here (their weights are copied into the
 learner's model and the logits compared), a reference training step on the same
@@ -15,7 +16,7 @@ hint, which names one mistake, is not shown).
 One module per question; importing them in this order registers the questions in the
 order of the lesson's notebook.
 """
-from . import conv_output_size  # noqa: F401
+from . import same_padding  # noqa: F401
 from . import receptive_field  # noqa: F401
 from . import build_model  # noqa: F401
 from . import train_step  # noqa: F401
@@ -27,3 +28,4 @@ from .build_model import reference_build_model  # noqa: F401,E402
 from .build_resnet import reference_build_resnet  # noqa: F401,E402
 from .conv2d_backward import reference_conv2d_backward  # noqa: F401,E402
 from .receptive_field import reference_receptive_field  # noqa: F401,E402
+from .same_padding import reference_same_padding  # noqa: F401,E402

@@ -1,4 +1,4 @@
-"""Checks of 03.build_resnet: A residual network with global average pooling."""
+"""Checks of 03.build_resnet: A pre-activation residual network with global average pooling."""
 from __future__ import annotations
 
 import torch
@@ -10,31 +10,30 @@ from ._common import _copy_weights, _forward, _not_judged, _randn, _randomize_no
 from .build_model import _built
 
 
-q = question("03.build_resnet", "A residual network with global average pooling",
+q = question("03.build_resnet", "A pre-activation residual network with global average pooling",
              answers=["build_resnet"], timeout=10)
 
 
 class _Block(nn.Module):
-    """He et al. (2016)'s basic block; the flags make the typical mistakes."""
+    """He et al.'s (2016b) pre-activation block; the flags make the typical mistakes."""
 
-    def __init__(self, channels, skip=True, relu_after_add=True):
+    def __init__(self, channels, skip=True, relu_after_add=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.skip, self.relu_after_add = skip, relu_after_add
 
     def forward(self, x):  # (B, C, H, W) -> (B, C, H, W)
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        out = self.conv1(torch.relu(self.bn1(x)))
+        out = self.conv2(torch.relu(self.bn2(out)))
         if not self.skip:
-            return torch.relu(out)
-        if self.relu_after_add:
-            return torch.relu(out + x)
-        return torch.relu(out) + x
+            return out
+        return torch.relu(out + x) if self.relu_after_add else out + x
 
 
-def reference_build_resnet(num_classes: int = 10, skip=True, relu_after_add=True,
+def reference_build_resnet(num_classes: int = 10, skip=True, relu_after_add=False,
                            head="avg") -> nn.Module:
     """The spec of ``03.build_resnet`` (the flags give the variants the mistake cases
     recognize)."""
@@ -45,6 +44,7 @@ def reference_build_resnet(num_classes: int = 10, skip=True, relu_after_add=True
         nn.MaxPool2d(2),                                          # (B, 16, H/2, W/2)
         nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
         _Block(32, skip, relu_after_add),                         # (B, 32, H/2, W/2)
+        nn.BatchNorm2d(32), nn.ReLU(),                            # the last activation
         pool, nn.Flatten(),                                       # (B, 32)
         nn.Linear(32, num_classes),                               # (B, num_classes)
     )
@@ -90,8 +90,9 @@ def _diagnose(build_resnet, message: str, **variant) -> None:
 
 
 @q.case("the spec's logits (evaluation mode)", kind="core",
-        hint="Follow the table layer by layer; each block returns ReLU(BN2(conv2(ReLU("
-             "BN1(conv1(x))))) + x).")
+        hint="Follow the table layer by layer: a pre-activation block normalizes and "
+             "activates BEFORE each convolution, adds x at the end, and its layers with "
+             "weights are registered in the order they run (bn1, conv1, bn2, conv2).")
 def _(build_resnet):
     _expect(build_resnet)
 
@@ -119,13 +120,14 @@ def _(build_resnet):
               "connections: each block must add its input x to its output.", skip=False)
 
 
-@q.case("the last ReLU comes after the addition",
-        hint="He et al.'s block adds x to BN2's output, THEN applies the ReLU: "
-             "ReLU(F(x) + x), not ReLU(F(x)) + x.")
+@q.case("nothing after the addition (an identity path)",
+        hint="In the pre-activation block the sum F(x) + x is the block's output: the "
+             "ReLU of the original block moved into F, before the convolutions, so the "
+             "path from x to the output is the identity.")
 def _(build_resnet):
     _diagnose(build_resnet, "Your logits are those of blocks that return "
-              "ReLU(F(x)) + x: apply the last ReLU after adding x.",
-              relu_after_add=False)
+              "ReLU(F(x) + x), the original block's ending: in the pre-activation "
+              "block nothing follows the addition.", relu_after_add=True)
 
 
 @q.case("the head averages, not maxes",
@@ -137,9 +139,10 @@ def _(build_resnet):
 
 
 @q.case("the parameter count", kind="property",
-        hint="Conv layers without bias have C_out C_in 9 weights, each BatchNorm 2C, "
-             "the Linear layer 32 num_classes + num_classes; a Flatten + "
-             "Linear(32*7*7, ...) head is not global average pooling.")
+        hint="Conv layers without bias have C_out C_in 9 weights, each BatchNorm 2C "
+             "(the blocks have two each, and one follows the last block), the Linear "
+             "layer 32 num_classes + num_classes; a Flatten + Linear(32*14*14, ...) "
+             "head is not global average pooling.")
 def _(build_resnet):
     model = _built(build_resnet)
     expected = sum(p.numel() for p in reference_build_resnet().parameters())
