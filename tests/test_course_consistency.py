@@ -195,13 +195,15 @@ def test_every_question_has_core_cases():
 
 
 NOTATION = ["\\mathcal{L}", "$L$", "\\mu", "\\kappa", "\\eta", "\\beta", "\\beta_1, \\beta_2", "$K$", "$k$", "$B$",
-            "$N$", "$D$", "\\frac{t + 1}{W}"]
+            "$N$", "$D$", "$T_w$", "\\delta", "$H$", "$W$", "\\nabla^2 \\mathcal{L}", "\\mathcal{B}",
+            "\\frac{t + 1}{T_w}"]
 
 
 def test_the_notation_page_lists_every_convention_and_is_in_the_book():
     """Does book/notation.md give each symbol of the course's conventions a row (loss, smoothness,
     strong convexity, condition number, learning rate, momentum, Adam, depth, batch, examples,
-    features, the one warmup formula), and is it in the book's table of contents?"""
+    features, warmup length, finite-difference step, hidden width, weights, Hessian, the batch's
+    index set, the one warmup formula), and is it in the book's table of contents?"""
     from course_utils import book
 
     text = (ROOT / "book" / "notation.md").read_text(encoding="utf-8")
