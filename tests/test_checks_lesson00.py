@@ -29,9 +29,9 @@ def mean(X):
 
 
 def normalize(X, eps=1e-5):
-    mu = X.mean(dim=0, keepdim=True)  # (1, D)
-    var = ((X - mu) ** 2).mean(dim=0, keepdim=True)  # (1, D)
-    return (X - mu) / torch.sqrt(var + eps)  # (N, D)
+    x_bar = X.mean(dim=0, keepdim=True)  # (1, D)
+    var = ((X - x_bar) ** 2).mean(dim=0, keepdim=True)  # (1, D)
+    return (X - x_bar) / torch.sqrt(var + eps)  # (N, D)
 
 
 REFERENCE = {"00.add": add, "00.mean": mean, "00.normalize": normalize, "00.lr": 0.5}
@@ -72,18 +72,18 @@ def _normalize_unbiased(X, eps=1e-5):
 
 
 def _normalize_hard_coded_eps(X, eps=1e-5):
-    mu = X.mean(dim=0, keepdim=True)
-    return (X - mu) / torch.sqrt(((X - mu) ** 2).mean(dim=0, keepdim=True) + 1e-5)
+    x_bar = X.mean(dim=0, keepdim=True)
+    return (X - x_bar) / torch.sqrt(((X - x_bar) ** 2).mean(dim=0, keepdim=True) + 1e-5)
 
 
 def _normalize_eps_outside(X, eps=1e-5):
-    mu = X.mean(dim=0, keepdim=True)
-    return (X - mu) / (((X - mu) ** 2).mean(dim=0, keepdim=True).sqrt() + eps)
+    x_bar = X.mean(dim=0, keepdim=True)
+    return (X - x_bar) / (((X - x_bar) ** 2).mean(dim=0, keepdim=True).sqrt() + eps)
 
 
 def _normalize_rows(X, eps=1e-5):
-    mu = X.mean(dim=1, keepdim=True)
-    return (X - mu) / torch.sqrt(((X - mu) ** 2).mean(dim=1, keepdim=True) + eps)
+    x_bar = X.mean(dim=1, keepdim=True)
+    return (X - x_bar) / torch.sqrt(((X - x_bar) ** 2).mean(dim=1, keepdim=True) + eps)
 
 
 def _normalize_global(X, eps=1e-5):
@@ -91,9 +91,9 @@ def _normalize_global(X, eps=1e-5):
 
 
 def _normalize_in_place(X, eps=1e-5):
-    mu = X.mean(dim=0, keepdim=True)
-    var = ((X - mu) ** 2).mean(dim=0, keepdim=True)
-    X -= mu
+    x_bar = X.mean(dim=0, keepdim=True)
+    var = ((X - x_bar) ** 2).mean(dim=0, keepdim=True)
+    X -= x_bar
     X /= torch.sqrt(var + eps)
     return X
 

@@ -1,8 +1,8 @@
 """Tests for the checks of lesson 01: the reference passes every case, each typical
 mistake fails the case meant for it (with the hint naming that mistake), answers in
-other styles (float32, a list, the other place of zero_grad) pass, answers that compute
-nothing earn nothing, no hint prints a solution line, and a stub is "not implemented
-yet"."""
+other styles (float32, a closed form, the other place of zero_grad) pass, answers that
+compute nothing earn nothing, no hint prints a solution line, and a stub is "not
+implemented yet"."""
 from __future__ import annotations
 
 import bisect
@@ -39,15 +39,20 @@ def multistep_decay(t, lr0, gamma, milestones):
     return lr0 * gamma ** sum(t >= m for m in milestones)
 
 
-def minibatch_epoch(grad_fn, w0, X, y, lr, batch_size, order):
-    """The reference answer of 01.minibatch_epoch."""
-    w = np.array(w0, dtype=np.float64)
-    trajectory = [w]
-    for start in range(0, len(y), batch_size):
-        idx = order[start:start + batch_size]
-        w = w - lr * grad_fn(w, X[idx], y[idx])
-        trajectory.append(w)
-    return np.stack(trajectory)
+def batch_size_for_noise(G, tol):
+    """The reference answer of 01.batch_size_for_noise, in closed form (the check
+    scans B): sigma^2 / B * (N - B) / (N - 1) <= tol * |g|^2 holds for
+    B >= sigma^2 N / (tol |g|^2 (N - 1) + sigma^2), rounded up, at least 1 (identical
+    rows) and at most N.
+    """
+    n = len(G)
+    g = G.mean(axis=0)  # (D,)
+    sigma2 = ((G - g) ** 2).sum(axis=1).mean()
+    signal = g @ g
+    if sigma2 == 0:
+        return 1
+    real = sigma2 * n / (tol * signal * (n - 1) + sigma2)
+    return int(min(n, max(1, math.ceil(real))))
 
 
 def train_step(model, X, y, loss_fn, optimizer):
@@ -69,7 +74,7 @@ REFERENCE = {
     "01.max_stable_lr": max_stable_lr,
     "01.exponential_schedule": exponential_schedule,
     "01.multistep_decay": multistep_decay,
-    "01.minibatch_epoch": minibatch_epoch,
+    "01.batch_size_for_noise": batch_size_for_noise,
     "01.torch_train": train_step,
     "01.adam_step": optim.adam_step,
     "01.nesterov_step": nesterov_step,
@@ -81,51 +86,82 @@ def _hessian(X):
     return 2 / len(X) * X.T @ X
 
 
-def _mb_one_update(grad_fn, w0, X, y, lr, batch_size, order):
-    """Seed 004: "updates the parameters after processing all batches"."""
-    grads = [grad_fn(w0, X[order[s:s + batch_size]], y[order[s:s + batch_size]])
-             for s in range(0, len(y), batch_size)]
-    return np.stack([w0, w0 - lr * np.mean(grads, axis=0)])
+def _noise_scan(G, tol, spread=None, factor=True, target=None):
+    """The smallest B whose noise (spread / B, times the finite-population factor if
+    ``factor``) is at most ``target`` (default tol * |g|^2); N if none is."""
+    n, g = len(G), G.mean(axis=0)
+    spread = ((G - g) ** 2).sum(axis=1).mean() if spread is None else spread
+    target = tol * (g @ g) if target is None else target
+    for B in range(1, n + 1):
+        noise = spread / B * ((n - B) / (n - 1) if factor else 1.0)
+        if noise <= target:
+            return B
+    return n
 
 
-def _mb_drop_last(grad_fn, w0, X, y, lr, batch_size, order):
-    w, trajectory = np.array(w0, float), [np.array(w0, float)]
-    for s in range(0, len(y) - batch_size + 1, batch_size):
-        idx = order[s:s + batch_size]
-        w = w - lr * grad_fn(w, X[idx], y[idx])
-        trajectory.append(w)
-    return np.stack(trajectory)
+def _bs_with_replacement(G, tol):
+    """Forgets the finite-population factor: sigma^2 / B, as drawn with replacement."""
+    return _noise_scan(G, tol, factor=False)
 
 
-def _mb_unshuffled(grad_fn, w0, X, y, lr, batch_size, order):
-    return minibatch_epoch(grad_fn, w0, X, y, lr, batch_size, np.arange(len(y)))
+def _bs_unbiased(G, tol):
+    """sigma^2 with 1/(N - 1), the unbiased estimate, instead of the population 1/N."""
+    g = G.mean(axis=0)
+    return _noise_scan(G, tol, spread=((G - g) ** 2).sum(axis=1).sum() / (len(G) - 1))
 
 
-def _mb_divide_by_b(grad_fn, w0, X, y, lr, batch_size, order):
-    return minibatch_epoch(grad_fn, w0, X, y, lr / batch_size, batch_size, order)
+def _bs_mean_over_coordinates(G, tol):
+    """np.var(G, axis=0).mean(): the variance averaged over coordinates, not summed."""
+    return _noise_scan(G, tol, spread=np.var(G, axis=0).mean())
 
 
-def _mb_grad_at_w0(grad_fn, w0, X, y, lr, batch_size, order):
-    w, trajectory = np.array(w0, float), [np.array(w0, float)]
-    for s in range(0, len(y), batch_size):
-        idx = order[s:s + batch_size]
-        w = w - lr * grad_fn(w0, X[idx], y[idx])
-        trajectory.append(w)
-    return np.stack(trajectory)
+def _bs_norm_not_squared(G, tol):
+    g = G.mean(axis=0)
+    return _noise_scan(G, tol, target=tol * np.linalg.norm(g))
 
 
-def _mb_inplace(grad_fn, w0, X, y, lr, batch_size, order):
-    w, trajectory = w0, [w0.copy()]
-    for s in range(0, len(y), batch_size):
-        idx = order[s:s + batch_size]
-        w -= lr * grad_fn(w, X[idx], y[idx])
-        trajectory.append(w.copy())
-    return np.stack(trajectory)
+def _bs_tol_alone(G, tol):
+    return _noise_scan(G, tol, target=tol)
 
 
-def _mb_list(grad_fn, w0, X, y, lr, batch_size, order):
-    trajectory = minibatch_epoch(grad_fn, w0, X, y, lr, batch_size, order)
-    return [list(row) for row in trajectory]
+def _bs_one_less(G, tol):
+    """Rounds the real-valued solution down: the largest B that misses the target."""
+    return max(1, batch_size_for_noise(G, tol) - 1)
+
+
+def _bs_one_more(G, tol):
+    return min(len(G), batch_size_for_noise(G, tol) + 1)
+
+
+def _bs_no_edge_cases(G, tol):
+    """The closed form without its guards: 0 for identical rows, nan at a minimum."""
+    n, g = len(G), G.mean(axis=0)
+    sigma2 = ((G - g) ** 2).sum(axis=1).mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        real = sigma2 * n / (tol * (g @ g) * (n - 1) + sigma2)
+    return math.ceil(real) if sigma2 else 0
+
+
+def _bs_inplace(G, tol):
+    answer = batch_size_for_noise(G, tol)
+    G -= G.mean(axis=0)
+    return answer
+
+
+def _bs_float(G, tol):
+    """A whole number as a float (35.0): accepted."""
+    return float(batch_size_for_noise(G, tol))
+
+
+def _bs_torch(G, tol):
+    """The same scan in torch, float64, returning a 0-d integer tensor."""
+    G = torch.tensor(G)
+    n = len(G)
+    spread = ((G - G.mean(0)) ** 2).sum(1).mean()
+    target = tol * (G.mean(0) ** 2).sum()
+    B = torch.arange(1, n + 1, dtype=torch.float64)
+    ok = spread / B * (n - B) / (n - 1) <= target  # (N,)
+    return torch.nonzero(ok)[0, 0] + 1
 
 
 def _adam_no_correction(w, m, v, grad, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
@@ -344,7 +380,10 @@ STYLES = [
      lambda t, a, g, ms: (torch.tensor(a, dtype=torch.float64)
                          * g ** sum(t >= m for m in ms)),
      "a torch float64 scalar"),
-    ("01.minibatch_epoch", _mb_list, "a list of rows"),
+    ("01.batch_size_for_noise", _bs_float, "a whole float"),
+    ("01.batch_size_for_noise", lambda G, tol: np.int64(batch_size_for_noise(G, tol)),
+     "np.int64"),
+    ("01.batch_size_for_noise", _bs_torch, "a torch scan"),
     ("01.torch_train", _train_zero_grad_after_step, "zero_grad after step"),
     ("01.torch_train", _train_model_zero_grad, "model.zero_grad"),
     ("01.adam_step", _adam_float32, "float64 copies"),
@@ -388,13 +427,17 @@ MISTAKES = [
      "drops exactly", "<= t"),
     ("01.multistep_decay", lambda t, a, g, ms: a * g ** (t // ms[0]),
      "fixed period", "evenly spaced"),
-    ("01.minibatch_epoch", _mb_one_update, "updates after each batch",
-     "batch gradient"),
-    ("01.minibatch_epoch", _mb_drop_last, "updates after each batch", "last"),
-    ("01.minibatch_epoch", _mb_unshuffled, "order given", "order argument"),
-    ("01.minibatch_epoch", _mb_divide_by_b, "mean gradient", "divide by B"),
-    ("01.minibatch_epoch", _mb_grad_at_w0, "current weights", "at w0"),
-    ("01.minibatch_epoch", _mb_inplace, "in place", "In-place"),
+    ("01.batch_size_for_noise", _bs_with_replacement, "without replacement",
+     "finite-population factor"),
+    ("01.batch_size_for_noise", _bs_unbiased, "population variance", "unbiased"),
+    ("01.batch_size_for_noise", _bs_mean_over_coordinates, "all D coordinates",
+     "averaged over the D"),
+    ("01.batch_size_for_noise", _bs_norm_not_squared, "SQUARED norm", "not squared"),
+    ("01.batch_size_for_noise", _bs_tol_alone, "SQUARED norm", "tol alone"),
+    ("01.batch_size_for_noise", _bs_one_less, "not one off", "misses the target"),
+    ("01.batch_size_for_noise", _bs_one_more, "not one off", "is not the smallest"),
+    ("01.batch_size_for_noise", _bs_no_edge_cases, "same gradient", "B = 1"),
+    ("01.batch_size_for_noise", _bs_inplace, "in place", "In-place"),
     ("01.adam_step", _adam_no_correction, "first step", "bias correction"),
     ("01.adam_step", _adam_t_from_zero, "first step", "do not add 1"),
     ("01.adam_step", _adam_stores_corrected, "moving averages", "raw average"),
@@ -473,9 +516,11 @@ def test_typical_mistake_fails_its_case_with_its_hint(qid, wrong, case_word, hin
                          ids=[f"{m[0]}-{m[2]}-{m[3]}" for m in MISTAKES])
 def test_typical_mistake_earns_no_full_core_credit(qid, wrong, case_word, hint_word):
     """Does every typical mistake that changes the values (not an in-place update, an
-    extra call or the type of the loss returned) fail at least one core case?"""
-    if case_word in ("in place", "once per step", "before the update", "not a tensor"):
-        pytest.skip("a side effect or a type: the values are right")
+    extra call, the type of the loss returned or an edge case that generic data never
+    reach) fail at least one core case?"""
+    if case_word in ("in place", "once per step", "before the update", "not a tensor",
+                     "same gradient"):
+        pytest.skip("a side effect, a type or an edge case: the core values are right")
     result = run(qid, wrong)
     assert any(not c.passed for c in result.cases if c.kind == "core")
 
@@ -493,27 +538,43 @@ def test_stub_reports_not_implemented_yet(qid):
     ("01.max_stable_lr", lambda X: 1.0),
     ("01.exponential_schedule", lambda t, a, b, T: a),
     ("01.multistep_decay", lambda t, a, g, ms: a),
-    ("01.minibatch_epoch", lambda g, w0, X, y, lr, B, order:
-     np.tile(w0, (math.ceil(len(y) / B) + 1, 1))),
+    ("01.batch_size_for_noise", lambda G, tol: len(G)),
+    ("01.batch_size_for_noise", lambda G, tol: 1),
     ("01.adam_step", lambda w, m, v, g, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8:
      (w, m, v)),
     ("01.nesterov_step", lambda grad_fn, w, v, lr, mu: (w, v)),
     ("01.torch_train", _train_own_sgd),
     ("01.torch_train", _train_manual_update),
-], ids=["lr constant", "exp constant", "multistep constant", "minibatch no step",
+], ids=["lr constant", "exp constant", "multistep constant", "batch size N",
+         "batch size 1",
         "adam no step", "nesterov no step", "own SGD", "manual update"])
 def test_answers_that_do_not_do_the_work_score_zero(qid, answer):
     """Does an answer that returns its input or a constant score 0?"""
     assert run(qid, answer).score == 0
 
 
-def test_seed_004_one_update_per_epoch_names_batch_gradient_descent():
-    """Does seed 004's mini-batch loop (one update after all batches) fail as batch GD,
-    and score 0?"""
-    result = run("01.minibatch_epoch", _mb_one_update)
-    case = case_of(result, "updates after each batch")
-    assert "batch gradient descent" in case.message
+def test_the_with_replacement_law_is_named_and_earns_nothing():
+    """Does the plain 1/B law (no finite-population factor) fail its case, naming draws
+    with replacement, and score 0 on the core cases?"""
+    result = run("01.batch_size_for_noise", _bs_with_replacement)
+    case = case_of(result, "draws the batch without replacement")
+    assert not case.passed and "with replacement" in case.message
     assert result.score == 0
+
+
+def test_the_batch_size_cases_are_not_near_a_tie():
+    """Is every core problem's real-valued solution at least 0.02 away from a whole
+    number, so that a closed form rounded up and a scan agree?"""
+    from course_utils.grading.checks.lesson01 import batch_size_for_noise as module
+
+    for seed, n, d, bias, tol in module.CORE:
+        G = module._problem(seed, n, d, bias)
+        g = G.mean(axis=0)
+        sigma2 = ((G - g) ** 2).sum(axis=1).mean()
+        real = sigma2 * n / (tol * (g @ g) * (n - 1) + sigma2)
+        assert 0.02 < real - math.floor(real) < 0.98, (seed, real)
+        answer = batch_size_for_noise(G, tol)
+        assert module._reference(G, tol) == answer and answer not in (0, 1, 2, n)
 
 
 def test_nesterov_core_cases_compare_with_torch_through_the_look_ahead_point():
@@ -545,11 +606,11 @@ def test_an_optimizer_made_inside_train_step_scores_zero():
 
 
 @pytest.mark.parametrize("qid, answer", [
-    ("01.minibatch_epoch", lambda g, w0, X, y, lr, B, order: np.zeros((2, 1))),
+    ("01.batch_size_for_noise", lambda G, tol: np.arange(len(G))),
     ("01.adam_step", lambda w, m, v, g, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8:
      (w[:1], m, v)),
     ("01.nesterov_step", lambda grad_fn, w, v, lr, mu: (w[:1], v)),
-], ids=["minibatch (2, 1)", "adam w[:1]", "nesterov w[:1]"])
+], ids=["batch size an array", "adam w[:1]", "nesterov w[:1]"])
 def test_a_wrong_shape_is_a_basic_failure_reported_once(qid, answer):
     """Is a wrong shape reported as a basic problem (no unrelated hints), once, with no
     "see the shape case"?"""
@@ -567,7 +628,7 @@ def test_a_wrong_shape_is_a_basic_failure_reported_once(qid, answer):
      "one number"),
     ("01.adam_step", _adam_eps_inside, "moving averages"),
     ("01.nesterov_step", _nesterov_heavy_ball, "carries a step"),
-    ("01.minibatch_epoch", _mb_unshuffled, "mean gradient"),
+    ("01.batch_size_for_noise", _bs_with_replacement, "population variance"),
 ])
 def test_a_mistake_does_not_fail_the_cases_about_other_mistakes(qid, wrong,
                                                                 innocent_case):

@@ -38,10 +38,10 @@ def numpy_trajectory(X, y, w0, lrs, momentum=0.0, nesterov=False, loss="mse"):
     """Weights after each step, (num_steps + 1, D + 1): the lesson's NumPy code."""
     grad_fn = optim.mse_gradient if loss == "mse" else optim.logistic_gradient
     Xb = optim.add_bias(X)
-    w, v = w0.copy(), np.zeros_like(w0)
+    w, u = w0.copy(), np.zeros_like(w0)  # u: PyTorch's momentum buffer
     trajectory = [w]
     for lr in lrs:
-        w, v = optim.momentum_step(w, v, grad_fn(w, Xb, y), lr, momentum, nesterov)
+        w, u = optim.momentum_step(w, u, grad_fn(w, Xb, y), lr, momentum, nesterov)
         trajectory.append(w)
     return np.stack(trajectory)
 
@@ -132,12 +132,12 @@ def test_keras_and_torch_momentum_differ_once_the_learning_rate_changes(data):
     keras_traj = keras_trajectory(X, y, w0, LR, NUM_STEPS, MOMENTUM, gamma=gamma)
     np.testing.assert_allclose(torch_traj, numpy_trajectory(X, y, w0, lrs, MOMENTUM), rtol=0, atol=1e-12)
 
-    # Keras: m = momentum * m - lr_t * g;  w = w + m.
-    Xb, w, m = optim.add_bias(X), w0.copy(), np.zeros_like(w0)
+    # Keras: v = momentum * v - lr_t * g;  w = w + v (v: the velocity, the step itself).
+    Xb, w, v = optim.add_bias(X), w0.copy(), np.zeros_like(w0)
     keras_formula = [w]
     for lr in lrs:
-        m = MOMENTUM * m - lr * optim.mse_gradient(w, Xb, y)
-        w = w + m
+        v = MOMENTUM * v - lr * optim.mse_gradient(w, Xb, y)
+        w = w + v
         keras_formula.append(w)
     # Keras evaluates ExponentialDecay in float32, hence 1e-6 here; the two frameworks differ by far more.
     np.testing.assert_allclose(keras_traj, np.stack(keras_formula), rtol=0, atol=1e-6)
@@ -145,7 +145,8 @@ def test_keras_and_torch_momentum_differ_once_the_learning_rate_changes(data):
 
 
 def test_torch_nesterov_iterates_are_sutskever_lookahead_points(data):
-    """Are torch's nesterov=True weights the look-ahead points theta + mu * v of Sutskever et al. (2013)?"""
+    """Are torch's nesterov=True weights the look-ahead points theta + beta * v of Sutskever et al.
+    (2013)?"""
     X, y, w0 = data
     Xb = optim.add_bias(X)
     theta, v = w0.copy(), np.zeros_like(w0)
@@ -159,20 +160,20 @@ def test_torch_nesterov_iterates_are_sutskever_lookahead_points(data):
 
 
 def test_sutskever_nesterov_look_ahead_points_are_torch_iterates():
-    """Are torch.optim.SGD(nesterov=True)'s iterates Sutskever et al.'s theta + mu v
+    """Are torch.optim.SGD(nesterov=True)'s iterates Sutskever et al.'s theta + beta v
     (lesson 01, section 6)?"""
     rng = np.random.default_rng(0)
-    A = rng.normal(size=(3, 3))
-    H = A @ A.T + np.eye(3)  # (3, 3), positive definite
-    lr, mu = 0.05, 0.9
+    M = rng.normal(size=(3, 3))
+    hessian = M @ M.T + np.eye(3)  # (3, 3), positive definite: the loss is 1/2 w^T hessian w
+    lr, beta = 0.05, 0.9
     theta, v = np.array([1.0, -2.0, 0.5]), np.zeros(3)
     p = torch.tensor(theta.copy(), requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=mu, nesterov=True)
+    opt = torch.optim.SGD([p], lr=lr, momentum=beta, nesterov=True)
     for _ in range(30):
-        v = mu * v - lr * H @ (theta + mu * v)
+        v = beta * v - lr * hessian @ (theta + beta * v)
         theta = theta + v
         opt.zero_grad()
-        (0.5 * p @ torch.tensor(H) @ p).backward()
+        (0.5 * p @ torch.tensor(hessian) @ p).backward()
         opt.step()
-        np.testing.assert_allclose(theta + mu * v, p.detach().numpy(), rtol=1e-10,
+        np.testing.assert_allclose(theta + beta * v, p.detach().numpy(), rtol=1e-10,
                                    atol=1e-12)

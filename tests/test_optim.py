@@ -90,13 +90,13 @@ def test_gradient_descent_converges_on_a_quadratic():
 def test_momentum_step_matches_torch_sgd(nesterov):
     """Does momentum_step give torch.optim.SGD(momentum=0.9, nesterov=...)'s iterates?"""
     X, y, w0 = _problem(3)
-    lr, mu = 0.05, 0.9
-    w, v = w0.copy(), np.zeros_like(w0)
+    lr, beta = 0.05, 0.9
+    w, u = w0.copy(), np.zeros_like(w0)  # u: PyTorch's momentum buffer
     p = torch.tensor(w0, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=mu, nesterov=nesterov)
+    opt = torch.optim.SGD([p], lr=lr, momentum=beta, nesterov=nesterov)
     Xt, yt = torch.tensor(X), torch.tensor(y)
     for _ in range(25):
-        w, v = optim.momentum_step(w, v, optim.mse_gradient(w, X, y), lr, mu, nesterov=nesterov)
+        w, u = optim.momentum_step(w, u, optim.mse_gradient(w, X, y), lr, beta, nesterov=nesterov)
         opt.zero_grad()
         ((Xt @ p - yt) ** 2).mean().backward()
         opt.step()
@@ -165,7 +165,7 @@ def test_cosine_warmup_matches_torch_sequentiallr(warmup):
 
 
 def test_cosine_warmup_shape():
-    """Does the warmup start at lr_max/W, peak at lr_max, pass the mean halfway and end at lr_min?"""
+    """Does the warmup start at lr_max/T_w, peak at lr_max, pass the mean halfway and end at lr_min?"""
     lr = lambda t: optim.cosine_warmup(t, 1.0, 4, 24, 0.2)  # noqa: E731
     assert lr(0) == pytest.approx(0.25)
     assert lr(3) == pytest.approx(1.0) and lr(4) == pytest.approx(1.0)

@@ -111,9 +111,9 @@ def _(mean):
 
 # ------------------------------------------------------------------------- 00.normalize
 def _normalize_ref(X: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    mu = X.mean(dim=0, keepdim=True)  # (1, D)
-    var = ((X - mu) ** 2).mean(dim=0, keepdim=True)  # (1, D), population variance (1/N)
-    return (X - mu) / torch.sqrt(var + eps)  # (N, D)
+    x_bar = X.mean(dim=0, keepdim=True)  # (1, D), the column means
+    var = ((X - x_bar) ** 2).mean(dim=0, keepdim=True)  # (1, D), population variance
+    return (X - x_bar) / torch.sqrt(var + eps)  # (N, D)
 
 
 def _data(n: int = 8, dtype=torch.float32, seed: int = 0) -> torch.Tensor:
@@ -208,9 +208,10 @@ def _(normalize):
 def _(normalize):
     X = _data()
     got = _normalized(normalize, X)
-    mu = X.mean(dim=0, keepdim=True)  # (1, D)
+    x_bar = X.mean(dim=0, keepdim=True)  # (1, D)
     unbiased = X.var(dim=0, keepdim=True)  # (1, D), 1/(N - 1)
-    for slip in ((X - mu) / torch.sqrt(unbiased + 1e-5), (X - mu) / unbiased.sqrt()):
+    slips = ((X - x_bar) / torch.sqrt(unbiased + 1e-5), (X - x_bar) / unbiased.sqrt())
+    for slip in slips:
         if _matches(got, slip, **_TOL) and not _matches(got, _normalize_ref(X), **_TOL):
             raise CheckFailure("normalize(X) divides by the unbiased standard "
                                f"deviation (1/(N - 1) with N = {len(X)}), not the "
@@ -237,9 +238,9 @@ def _(normalize):
 def _(normalize):
     X = _data(n=10, dtype=torch.float64, seed=1)
     got = _normalized(normalize, X, 0.5)
-    mu = X.mean(dim=0, keepdim=True)  # (1, D)
-    std = ((X - mu) ** 2).mean(dim=0, keepdim=True).sqrt()  # (1, D)
-    if _matches(got, (X - mu) / (std + 0.5), **_TOL):
+    x_bar = X.mean(dim=0, keepdim=True)  # (1, D)
+    std = ((X - x_bar) ** 2).mean(dim=0, keepdim=True).sqrt()  # (1, D)
+    if _matches(got, (X - x_bar) / (std + 0.5), **_TOL):
         raise CheckFailure("normalize(X, 0.5) divides by (standard deviation + eps).")
 
 

@@ -32,8 +32,8 @@ def _pair(got, d: int):
 A = np.array([[4.0, 1.0], [1.0, 1.0]])  # a tilted bowl 1/2 w^T A w
 
 
-def _step(nesterov_step, grad_fn, w, v, lr, mu, mutation=False):
-    got = call(nesterov_step, grad_fn, w, v, lr, mu, check_mutation=mutation,
+def _step(nesterov_step, grad_fn, w, v, lr, beta, mutation=False):
+    got = call(nesterov_step, grad_fn, w, v, lr, beta, check_mutation=mutation,
                name="nesterov_step")
     return _pair(got, len(w))
 
@@ -49,13 +49,13 @@ def _(nesterov_step):
              "would take it, and take the gradient THERE. A gradient at w itself is "
              "the heavy ball.")
 def _(nesterov_step):
-    w, v, lr, mu = np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.1, 0.9
-    w_new, v_new = _step(nesterov_step, lambda z: A @ z, w, v, lr, mu)
-    heavy = mu * v - lr * (A @ w)
+    w, v, lr, beta = np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.1, 0.9
+    w_new, v_new = _step(nesterov_step, lambda z: A @ z, w, v, lr, beta)
+    heavy = beta * v - lr * (A @ w)
     if np.allclose(v_new, heavy) or np.allclose(w_new, w + heavy):
         raise CheckFailure("Your step uses the gradient at w: that is Polyak's heavy "
                            "ball, not Nesterov.")
-    behind = mu * v - lr * (A @ (w - mu * v))
+    behind = beta * v - lr * (A @ (w - beta * v))
     if np.allclose(v_new, behind):
         raise CheckFailure("Your gradient is taken at w - momentum * v, behind w: the "
                            "velocity already points downhill.")
@@ -65,12 +65,12 @@ def _(nesterov_step):
         hint="In this form the velocity is the step itself: it includes -lr times the "
              "gradient (downhill), and w moves by the NEW velocity.")
 def _(nesterov_step):
-    w, v, lr, mu = np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.1, 0.9
-    w_new, v_new = _step(nesterov_step, lambda z: A @ z, w, v, lr, mu)
-    look = w + mu * v
-    if np.allclose(v_new, mu * v + lr * (A @ look)):
+    w, v, lr, beta = np.array([1.0, -1.0]), np.array([0.5, 0.5]), 0.1, 0.9
+    w_new, v_new = _step(nesterov_step, lambda z: A @ z, w, v, lr, beta)
+    look = w + beta * v
+    if np.allclose(v_new, beta * v + lr * (A @ look)):
         raise CheckFailure("Your velocity adds +lr times the gradient: it climbs.")
-    if np.allclose(v_new, mu * v - lr * (A @ look)) and np.allclose(w_new, w + v):
+    if np.allclose(v_new, beta * v - lr * (A @ look)) and np.allclose(w_new, w + v):
         raise CheckFailure("Your w_new is w + v, a step with the old velocity.")
 
 
@@ -106,29 +106,29 @@ _HINT = ("Look ahead by momentum times v, take the gradient there, make the new 
         hint=_HINT)
 def _(nesterov_step):
     rng = np.random.default_rng(1)
-    B = rng.normal(size=(3, 3))
-    H = B @ B.T + np.eye(3)  # (3, 3), positive definite
+    M = rng.normal(size=(3, 3))
+    hessian = M @ M.T + np.eye(3)  # (3, 3), positive definite
     w, v = rng.normal(size=3), rng.normal(size=3)
-    got = _step(nesterov_step, lambda z: H @ z, w.copy(), v.copy(), 0.05, 0.8)
-    ref = _reference(lambda z: H @ z, w, v, 0.05, 0.8)
+    got = _step(nesterov_step, lambda z: hessian @ z, w.copy(), v.copy(), 0.05, 0.8)
+    ref = _reference(lambda z: hessian @ z, w, v, 0.05, 0.8)
     expect_close(got[0], ref[0], what="w_new")
     expect_close(got[1], ref[1], what="v_new")
 
 
-def _torch_nesterov_run(nesterov_step, H, w0, lr, mu, num_steps) -> None:
-    """Learner steps from v = 0 against SGD(nesterov=True); torch holds w + mu v."""
+def _torch_nesterov_run(nesterov_step, hessian, w0, lr, beta, num_steps) -> None:
+    """Learner steps from v = 0 against SGD(nesterov=True); torch holds w + beta v."""
     import torch
 
     d = len(w0)
     w, v = w0.copy(), np.zeros(d)
     p = torch.tensor(w0.copy(), requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=mu, nesterov=True)
+    opt = torch.optim.SGD([p], lr=lr, momentum=beta, nesterov=True)
     for _ in range(num_steps):
-        w, v = _step(nesterov_step, lambda z: H @ z, w, v, lr, mu)
+        w, v = _step(nesterov_step, lambda z: hessian @ z, w, v, lr, beta)
         opt.zero_grad()
-        (0.5 * p @ torch.tensor(H) @ p).backward()
+        (0.5 * p @ torch.tensor(hessian) @ p).backward()
         opt.step()
-    expect_close(w + mu * v, p.detach().numpy(), rtol=1e-8, atol=1e-10,
+    expect_close(w + beta * v, p.detach().numpy(), rtol=1e-8, atol=1e-10,
                  what=f"your w + momentum * v after {num_steps} steps (torch's "
                       "weights)")
 
@@ -142,5 +142,6 @@ def _(nesterov_step):
 @q.case("15 steps in 3-D match SGD(lr=0.02, momentum=0.6, nesterov=True)",
         kind="core", hint=_HINT)
 def _(nesterov_step):
-    H = np.array([[10.0, 2.0, 0.0], [2.0, 3.0, 1.0], [0.0, 1.0, 1.0]])
-    _torch_nesterov_run(nesterov_step, H, np.array([1.0, 1.0, -1.0]), 0.02, 0.6, 15)
+    hessian = np.array([[10.0, 2.0, 0.0], [2.0, 3.0, 1.0], [0.0, 1.0, 1.0]])
+    _torch_nesterov_run(nesterov_step, hessian, np.array([1.0, 1.0, -1.0]), 0.02, 0.6,
+                        15)
