@@ -247,3 +247,17 @@ def test_grading_code_compiles_and_forgets_patched_modules():
     src = grading_code("00", "/tmp/x.json", [3], "/pkg")
     compile(src, "grading", "exec")
     assert 'n.startswith("course_utils.grading")' in src and "_course_pkg.__path__ = ['/pkg']" in src
+
+
+def test_running_a_question_warms_up_torch_optimizers_once():
+    """Is the first optimizer's import of torch._dynamo done before any case's time limit
+    starts (so that a limit cannot interrupt it halfway)?"""
+    import sys
+
+    import torch  # noqa: F401 - a lesson that uses torch has it loaded
+    from course_utils.grading import forbid
+
+    forbid._OPTIMIZERS_WARM.clear()
+    forbid.warm_up_optimizers()
+    assert forbid._OPTIMIZERS_WARM == [True]
+    assert "torch._dynamo" in sys.modules

@@ -10,6 +10,7 @@ a rule that the check does not keep.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 
 class ForbiddenCall(BaseException):
@@ -51,6 +52,31 @@ def warm_up() -> None:
 
         with forbidding((), "warm-up"):
             torch.zeros(1) + 1
+    except Exception:  # pragma: no cover - never let the warm-up fail a check
+        pass
+
+
+_OPTIMIZERS_WARM: list[bool] = []
+
+
+def warm_up_optimizers() -> None:
+    """Step one torch optimizer once, outside any time limit, when torch is loaded.
+
+    The first optimizer of a process imports ``torch._dynamo`` and ``sympy`` (half a second
+    normally, a minute on a busy machine). A case's time limit that interrupts that import
+    leaves them half-imported, and every later case of the session would then fail with an
+    AttributeError that has nothing to do with the learner's answer.
+    """
+    if _OPTIMIZERS_WARM or "torch" not in sys.modules:
+        return
+    _OPTIMIZERS_WARM.append(True)
+    try:
+        import torch
+
+        p = torch.zeros(1, requires_grad=True)
+        optimizer = torch.optim.SGD([p], lr=0.1)
+        p.sum().backward()
+        optimizer.step()
     except Exception:  # pragma: no cover - never let the warm-up fail a check
         pass
 

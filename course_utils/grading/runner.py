@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from .asserts import CheckFailure, _short, describe_call
-from .forbid import ForbiddenCall, describe, warm_up
+from .forbid import ForbiddenCall, describe, warm_up, warm_up_optimizers
 from .registry import Question
 from .results import (ERROR, FAILED, FORBIDDEN, MISSING, NOT_IMPLEMENTED, NOT_RUN, PASSED, TIMEOUT,
                       CaseOutcome, QuestionResult)
@@ -265,6 +265,7 @@ def run_question(question: Question, *objs, **named) -> QuestionResult:
                        "Replace the `...` with your answer and run the cell.")
         result.cases = [CaseOutcome(c.name, False, result.note, "", NOT_IMPLEMENTED, c.kind, True) for c in question.cases]
         return result
+    warm_up_optimizers()
     if question.forbid:
         warm_up()
     result.cases = []
