@@ -1,4 +1,4 @@
-"""Tests of course_utils.lessons.autograd: the scalar engine of lesson 02, with PyTorch as the oracle."""
+"""Tests of course_utils.lessons.autograd, lesson 02's scalar engine (oracle: torch)."""
 from __future__ import annotations
 
 import math
@@ -7,19 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.lessons.autograd import Value, draw_graph, random_expression, topological_order, zero_grad
+from course_utils.lessons.autograd import (Value, draw_graph, random_expression,
+                                           topological_order, zero_grad)
 
 
 def _grads_both(leaf_values, num_ops, seed):
-    """(output, leaf grads) from our engine and from torch.autograd on the same random expression."""
+    """(output, leaf grads) from our engine and from torch.autograd, same expression."""
     ours = [Value(v) for v in leaf_values]
     out = random_expression(ours, num_ops=num_ops, seed=seed)
     out.backward()
-    theirs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in leaf_values]
+    theirs = [torch.tensor(v, dtype=torch.float64, requires_grad=True)
+              for v in leaf_values]
     out_t = random_expression(theirs, num_ops=num_ops, seed=seed)
     out_t.backward()
-    return (out.data, [v.grad for v in ours]), (out_t.item(), [t.grad.item() if t.grad is not None else 0.0
-                                                              for t in theirs])
+    grads_t = [t.grad.item() if t.grad is not None else 0.0 for t in theirs]
+    return (out.data, [v.grad for v in ours]), (out_t.item(), grads_t)
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -34,7 +36,7 @@ def test_random_expressions_match_torch(seed):
 
 
 def test_random_expressions_reuse_nodes():
-    """Do the random expressions use some node more than once (the case that needs `+=`)?"""
+    """Do the random expressions use a node twice or more (the case that needs `+=`)?"""
     leaves = [Value(0.3), Value(-1.1), Value(0.7)]
     out = random_expression(leaves, num_ops=30, seed=0)
     uses: dict[int, int] = {}
@@ -59,7 +61,7 @@ def test_unary_ops_match_torch(name, x):
 
 
 def test_binary_ops_and_reflected_ops():
-    """Do +, -, *, /, ** and their reflected forms (2 - a, 2 / a) give the right gradients?"""
+    """Do +, -, *, /, ** and reflected forms (2 - a, 2 / a) give the right gradients?"""
     a, b = Value(1.5), Value(-0.5)
     out = (2 - a) * b + a / b - 3 / a + a ** 3 + (1 + b).log()
     out.backward()
@@ -103,9 +105,9 @@ def test_diamond_chain_is_linear_time():
     x = Value(0.1)
     node = x
     for _ in range(200):
-        node = node + node * 0.5  # one new mul node with a constant leaf and one add node
+        node = node + node * 0.5  # a mul node with a constant leaf, then an add node
     order = topological_order(node)
-    assert len(order) == 1 + 3 * 200  # x, then per step: the 0.5 leaf, the product, the sum
+    assert len(order) == 1 + 3 * 200  # x, then per step: the 0.5 leaf, product, sum
     node.backward()
     assert x.grad == pytest.approx(1.5 ** 200, rel=1e-9)
 
@@ -157,3 +159,25 @@ def test_log_derivative():
     a.log().backward()
     assert a.grad == pytest.approx(0.25)
     assert Value(math.e).log().data == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("cell_id,names", [
+    ("cell-08-value-class", ["Value"]),
+    ("cell-10-topo-code", ["topological_order", "zero_grad"]),
+])
+def test_the_lesson_shows_the_librarys_engine(cell_id, names):
+    """Are the Value class and the functions that lesson 02's Section 2 writes out the
+    library's, line for line (the lesson says so, and the checks use the library's)?"""
+    import inspect
+    from pathlib import Path
+
+    import nbformat
+
+    from course_utils.lessons import autograd
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "notebooks" / "02_backpropagation.ipynb"
+    source = next(c.source for c in nbformat.read(path, as_version=4).cells
+                  if c.get("id") == cell_id)
+    for name in names:
+        assert inspect.getsource(getattr(autograd, name)) in source + "\n", name

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.lessons import mlp_numpy
+from course_utils.lessons import autograd, mlp_numpy
 from course_utils.authoring.markers import solution_lines
 from course_utils.lessons.autograd import Value as RefValue
 from course_utils.grading.registry import CASE_KINDS, get_question, questions_for_lesson
@@ -76,21 +76,21 @@ def _smoothed_ce(logits, y, alpha):
     return loss.item(), z.grad.numpy()
 
 
-def _directional(f, grad, x, U, eps, one_sided=False, denom=2.0, fixed=None,
+def _directional(f, grad, x, U, delta, one_sided=False, denom=2.0, fixed=None,
                  normalise=False, in_place=False):
     """A directional check with one knob per typical mistake."""
-    eps = fixed if fixed is not None else eps
+    delta = fixed if fixed is not None else delta
     numeric, analytic = [], []
     for u in U:
         if normalise:
             u = u / np.linalg.norm(u)
         if in_place:  # steps x itself and never steps back
-            x += eps * u
-            f_plus, low = f(x), f(x - 2 * eps * u)
+            x += delta * u
+            f_plus, low = f(x), f(x - 2 * delta * u)
         else:
-            f_plus = f(x + eps * u)
-            low = f(x) if one_sided else f(x - eps * u)
-        numeric.append((f_plus - low) / ((1.0 if one_sided else denom) * eps))
+            f_plus = f(x + delta * u)
+            low = f(x) if one_sided else f(x - delta * u)
+        numeric.append((f_plus - low) / ((1.0 if one_sided else denom) * delta))
         analytic.append(float(np.sum(grad * u)))
     return np.array(numeric), np.array(analytic)
 
@@ -117,18 +117,84 @@ def _batchnorm(dY, X, gamma, eps, constant_stats=False, no_var=False, no_mean=Fa
     dgamma = dY.sum(0) if dgamma_plain else (dY * xhat).sum(0)
     dbeta = dY.mean(0) if dbeta_mean else dY.sum(0)
     return dX, dgamma, dbeta
-    for name, grad in (("W1", dW1), ("b1", db1), ("W2", dW2), ("b2", db2)):
-        params[name] -= lr * grad
-    return loss
+
+
+def _train_moons(params, X, y, lr, num_steps, zero=True, mean=True, before=True,
+                 sign=1.0, keep=True, write_back=True, engine=True):
+    """A training loop on the lesson's scalar engine, with one knob per typical mistake
+    (``engine=False``: the same loop with torch.autograd)."""
+    if not engine:
+        t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+        losses = []
+        for _ in range(num_steps):
+            hidden = torch.tanh(torch.tensor(X) @ t["W1"] + t["b1"])  # (N, H)
+            s = (hidden @ t["W2"] + t["b2"])[:, 0]  # (N,)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                s, torch.tensor(y, dtype=torch.float64))
+            for p in t.values():
+                p.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for p in t.values():
+                    p -= lr * p.grad
+            losses.append(loss.item())
+        for k in params:
+            params[k][...] = t[k].detach().numpy()
+        return losses
+    start = {k: v.copy() for k, v in params.items()}
+    V = autograd.Value
+
+    def wrap(arrays):
+        return {k: [V(v) for v in a.ravel()] for k, a in arrays.items()}
+
+    nodes = wrap(params)
+    H = len(nodes["b1"])
+    losses = []
+    for _ in range(num_steps):
+        if not keep:
+            nodes = wrap(start)  # every step from the initial parameters
+        W1, b1, W2, b2 = nodes["W1"], nodes["b1"], nodes["W2"], nodes["b2"][0]
+        terms = []
+        for x, label in zip(X, y):
+            h = [(W1[j] * x[0] + W1[H + j] * x[1] + b1[j]).tanh() for j in range(H)]
+            s = sum((h[j] * W2[j] for j in range(H)), b2)
+            terms.append((1.0 + s.exp()).log() - float(label) * s)
+        loss = sum(terms[1:], terms[0])
+        if mean:
+            loss = loss / len(X)
+        every = [v for vs in nodes.values() for v in vs]
+        if zero:
+            autograd.zero_grad(every)
+        loss.backward()
+        for v in every:
+            v.data -= sign * lr * v.grad
+        if before:
+            losses.append(loss.data)
+        else:
+            losses.append(float(np.mean(_moons_losses(nodes, X, y))))
+        if write_back:
+            for k, vs in nodes.items():
+                params[k][...] = np.array([v.data for v in vs]).reshape(params[k].shape)
+    return losses
+
+
+def _moons_losses(nodes, X, y):
+    """The per-point logistic losses at the nodes' current values (NumPy)."""
+    W1 = np.array([v.data for v in nodes["W1"]]).reshape(2, -1)
+    b1 = np.array([v.data for v in nodes["b1"]])
+    W2 = np.array([v.data for v in nodes["W2"]])
+    s = np.tanh(X @ W1 + b1) @ W2 + nodes["b2"][0].data
+    return np.logaddexp(0.0, s) - y * s
 
 
 REFERENCE = {
-    "02.value_mul_backward": RefValue,
+    "02.value_truediv": None,  # set below, with the division helpers
     "02.value_softplus": None,  # set below, with the softplus helpers
     "02.tanh_layer_backward": _tanh_layer_backward,
     "02.smoothed_cross_entropy": _smoothed_ce,
     "02.directional_check": _directional,
     "02.train_mlp": _train_step,
+    "02.train_moons": _train_moons,
     "02.batchnorm_backward": _batchnorm,
 }
 
@@ -171,7 +237,8 @@ def _solution_namespace() -> dict:
     nb = nbformat.read(SOLUTION, as_version=4)
     namespace = {"smoke_mode": smoke_mode, "seed_everything": seed_everything}
     for cell in nb.cells:
-        skip = cell.source.lstrip().startswith("check(") or "import sys" in cell.source
+        skip = (cell.source.lstrip().startswith("check(") or "import sys" in cell.source
+                or "plt.show()" in cell.source)  # no demos: answers only
         if cell.cell_type == "code" and not skip:
             exec(compile(cell.source, f"<{cell.get('id')}>", "exec"), namespace)
     return namespace
@@ -243,10 +310,9 @@ def test_the_leak_detector_finds_a_printed_solution():
 
 
 class StubValue(RefValue):
-    """The exercise's Value before the learner fills in __mul__'s backward and
-    softplus."""
+    """The exercise's Value before the learner fills in __truediv__ and softplus."""
 
-    def __mul__(self, other):
+    def __truediv__(self, other):
         other = other if isinstance(other, RefValue) else StubValue(other)
         raise NotImplementedError()
 
@@ -265,17 +331,18 @@ def test_stub_reports_not_implemented(qid):
     assert any("Not implemented yet" in c.message for c in result.cases)
 
 
-# --------------------------------------------------------------- 02.value_mul_backward
-def _value_with_mul(backward_rule, forward=lambda a, b: a * b, wrap=True, attach=True,
+# ------------------------------------------------------------------- 02.value_truediv
+def _value_with_div(backward_rule, forward=lambda a, b: a / b, wrap=True, attach=True,
                     return_out=True, children=True):
-    """A Value class whose __mul__ uses a (possibly wrong) forward and backward rule."""
+    """A Value class whose __truediv__ is one node with a (possibly wrong) forward and
+    backward rule."""
 
     class V(RefValue):
-        def __mul__(self, other):
+        def __truediv__(self, other):
             if wrap:
                 other = other if isinstance(other, RefValue) else V(other)
             kids = (self, other) if children else ()
-            out = V(forward(self.data, other.data), kids, "*")
+            out = V(forward(self.data, other.data), kids, "/")
 
             def _backward():
                 backward_rule(self, other, out)
@@ -287,74 +354,110 @@ def _value_with_mul(backward_rule, forward=lambda a, b: a * b, wrap=True, attach
     return V
 
 
-def _mul_swapped(a, b, out):
-    a.grad += a.data * out.grad
-    b.grad += b.data * out.grad
+def _div_right(a, b, out):
+    a.grad += out.grad / b.data
+    b.grad -= out.grad * a.data / b.data ** 2
 
 
-def _mul_no_chain(a, b, out):
-    a.grad += b.data
-    b.grad += a.data
-
-
-def _mul_assign(a, b, out):
-    a.grad = b.data * out.grad
-    b.grad = a.data * out.grad
-
-
-def _mul_grads_not_data(a, b, out):
-    a.grad += b.grad * out.grad  # the other input's gradient (0), not its value
-    b.grad += a.grad * out.grad
-
-
-def _mul_right(a, b, out):
+def _div_like_mul(a, b, out):  # a product's local derivatives
     a.grad += b.data * out.grad
     b.grad += a.data * out.grad
 
 
+def _div_sign(a, b, out):
+    a.grad += out.grad / b.data
+    b.grad += out.grad * a.data / b.data ** 2
+
+
+def _div_no_square(a, b, out):
+    a.grad += out.grad / b.data
+    b.grad -= out.grad * a.data / b.data
+
+
+def _div_no_a(a, b, out):
+    a.grad += out.grad / b.data
+    b.grad -= out.grad / b.data ** 2
+
+
+def _div_swapped(a, b, out):
+    a.grad -= out.grad * a.data / b.data ** 2
+    b.grad += out.grad / b.data
+
+
+def _div_no_chain(a, b, out):
+    a.grad += 1.0 / b.data
+    b.grad -= a.data / b.data ** 2
+
+
+def _div_assign(a, b, out):
+    a.grad = out.grad / b.data
+    b.grad = -out.grad * a.data / b.data ** 2
+
+
+class _LessonDivision(RefValue):
+    """The lesson's a / b in two nodes (a * b**-1): a copy of the lesson."""
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, RefValue) else _LessonDivision(other)
+        return self * other ** -1
+
+
+REFERENCE["02.value_truediv"] = _value_with_div(_div_right)
+
+
 @pytest.mark.parametrize("wrong,case,word", [
-    (_value_with_mul(_mul_right, forward=lambda a, b: a + b), "a * b: the product",
-     "product"),
-    (_value_with_mul(_mul_swapped), "local derivatives", "b's value"),
-    (_value_with_mul(_mul_grads_not_data), "local derivatives", "b's value"),
-    (_value_with_mul(_mul_no_chain), "chain rule", "out.grad"),
-    (_value_with_mul(_mul_right, wrap=False), "works with a plain number",
+    (_value_with_div(_div_right, forward=lambda a, b: a * b), "a / b with a = 3",
+     "quotient"),
+    (_value_with_div(_div_like_mul), "d(a/b)/da", "product"),
+    (_value_with_div(_div_sign), "d(a/b)/db", "sign"),
+    (_value_with_div(_div_no_square), "d(a/b)/db", "exponent"),
+    (_value_with_div(_div_no_a), "d(a/b)/db", "power"),
+    (_value_with_div(_div_no_chain), "chain rule", "out.grad"),
+    (_value_with_div(_div_right, wrap=False), "works with a plain number",
      "plain number"),
-    (_value_with_mul(_mul_right, attach=False), "the output's _backward is attached",
+    (_value_with_div(_div_right, attach=False), "the output's _backward is attached",
      "store"),
-    (_value_with_mul(_mul_right, children=False), "the output of a * b lists a and b",
-     "children"),
+    (_value_with_div(_div_right, children=False), "a / b is one node", "children"),
+    (_LessonDivision, "a / b is one node", "two-node"),
 ])
-def test_value_mul_mistakes(wrong, case, word):
-    """Does each wrong __mul__ fail its mistake's case, and no other mistake case?"""
-    _assert_blames("02.value_mul_backward", wrong, case, word)
+def test_value_truediv_mistakes(wrong, case, word):
+    """Does each wrong __truediv__ fail its mistake's case, and no other one?"""
+    _assert_blames("02.value_truediv", wrong, case, word)
 
 
-def test_value_mul_assignment_is_blamed_on_accumulation_only():
+def test_value_truediv_swapped_derivatives_are_blamed_on_both_inputs():
+    """Do swapped local derivatives fail the two cases of the local derivatives (each
+    naming the swap), and no other mistake case?"""
+    result = run("02.value_truediv", _value_with_div(_div_swapped))
+    assert _blamed(result) == {"d(a/b)/da = 1/b",
+                               "d(a/b)/db = -a/b^2 (its sign and its square)"}
+    assert all("swapped" in case_of(result, n).message for n in _blamed(result))
+
+
+def test_value_truediv_assignment_is_blamed_on_accumulation_only():
     """Does `=` instead of `+=` fail the two accumulation cases, and no other one?"""
-    result = run("02.value_mul_backward", _value_with_mul(_mul_assign))
+    result = run("02.value_truediv", _value_with_div(_div_assign))
     assert _blamed(result) == {
-        "a node used twice: d(a*a)/da = 2a (gradients accumulate with +=)",
+        "a node used twice: d(a/a)/da = 0 (gradients accumulate with +=)",
         "a gradient a node already holds is kept (+=, not =)"}
     assert all("+=" in case_of(result, n).hint for n in _blamed(result))
 
 
-def test_value_mul_without_children_gets_no_credit_for_the_chain():
-    """Does a product without children (zero gradients upstream) fail (a + b) * c,
-    with a message that says where the gradient stopped, and lose credit?"""
-    result = run("02.value_mul_backward", _value_with_mul(_mul_right, children=False))
-    case = case_of(result, "(a + b) * c")
-    assert not case.passed and "never reached the node a + b" in case.message
-    assert result.score <= 0.5 * (2 / 3)
+def test_value_truediv_copied_from_the_lesson_earns_little():
+    """Does the lesson's two-node a * b**-1 fail the cases that call the node's own
+    _backward (saying why) and keep at most a sixth of the point?"""
+    result = run("02.value_truediv", _LessonDivision)
+    case = case_of(result, "a / b with a = 3")
+    assert not case.passed and "two nodes" in case.message
+    assert result.score == pytest.approx(1 / 6, abs=1e-3)  # one core case of 3, halved
 
 
-def test_value_mul_without_return_says_so():
-    """Is a __mul__ that forgets `return out` told so (no AttributeError on None)?"""
-    result = run("02.value_mul_backward", _value_with_mul(_mul_right, return_out=False))
-    case = case_of(result, "a * b: the product")
+def test_value_truediv_without_return_says_so():
+    """Is a __truediv__ that forgets `return out` told so (no AttributeError)?"""
+    result = run("02.value_truediv", _value_with_div(_div_right, return_out=False))
+    case = case_of(result, "a / b with a = 3")
     assert not case.passed and case.basic
-    assert "returned None" in case.message
-    assert "returning its output node" in case.message
+    assert "returned None" in case.message and "__truediv__" in case.message
     assert result.score == 0
 
 
@@ -437,7 +540,7 @@ def test_value_softplus_without_return_says_so():
     result = run("02.value_softplus", _value_with_softplus(_sp_right, return_out=False))
     case = case_of(result, "local derivative")
     assert not case.passed and case.basic
-    assert "returned None" in case.message
+    assert "returned None" in case.message and "softplus must end" in case.message
 
 
 def test_value_softplus_naive_forward_keeps_core_credit():
@@ -533,28 +636,28 @@ def test_plain_cross_entropy_earns_nothing():
 # ----------------------------------------------------------------- 02.directional_check
 @pytest.mark.parametrize("knobs,case,word", [
     (dict(one_sided=True), "a central difference", "both ways"),
-    (dict(denom=1.0), "divides by the distance", "2 eps"),
-    (dict(fixed=1e-6), "uses the eps it is given", "argument eps"),
+    (dict(denom=1.0), "divides by the distance", "2 delta"),
+    (dict(fixed=1e-6), "uses the step delta it is given", "argument delta"),
     (dict(normalise=True), "the directions are used as given", "rescaling"),
 ])
 def test_directional_check_mistakes(knobs, case, word):
     """Is each typical mistake of the directional check blamed by its own case only?"""
-    def answer(f, g, x, U, eps):
-        return _directional(f, g, x, U, eps, **knobs)
+    def answer(f, g, x, U, delta):
+        return _directional(f, g, x, U, delta, **knobs)
     _assert_blames("02.directional_check", answer, case, word)
 
 
 def test_directional_check_moving_x_in_place_fails_the_property_case():
     """Does stepping x in place (x += eps * u, never undone) fail the property case?"""
-    def answer(f, g, x, U, eps):
-        return _directional(f, g, x, U, eps, in_place=True)
+    def answer(f, g, x, U, delta):
+        return _directional(f, g, x, U, delta, in_place=True)
     case = case_of(run("02.directional_check", answer), "one entry per direction")
     assert not case.passed
 
 
 def test_directional_check_with_the_gradient_as_numeric_earns_nothing():
     """Does an answer that returns the analytic slopes twice score 0?"""
-    def lazy(f, g, x, U, eps):
+    def lazy(f, g, x, U, delta):
         a = np.array([np.sum(g * u) for u in U])
         return a, a
     assert run("02.directional_check", lazy).score == 0
@@ -679,19 +782,110 @@ def test_train_step_storing_new_arrays_in_the_dict_passes():
     assert run("02.train_mlp", store_new).passed
 
 
+# --------------------------------------------------------------------- 02.train_moons
+def _moons_with(**knobs):
+    """A train_moons answer with the given knobs of ``_train_moons``."""
+    return lambda params, X, y, lr, num_steps: _train_moons(params, X, y, lr, num_steps,
+                                                            **knobs)
+
+
+@pytest.mark.parametrize("knobs,case,word", [
+    (dict(zero=False), "the gradients are zeroed", "clear"),
+    (dict(mean=False), "the loss is the mean", "Average"),
+    (dict(before=False), "returns the loss of each step before", "next step"),
+    (dict(sign=-1.0), "one step lowers the loss", "against the gradient"),
+    (dict(keep=False), "each step starts where the last one left off", "next forward"),
+    (dict(write_back=False), "writes the trained values", "store"),
+    (dict(engine=False), "uses the lesson's engine", "autograd.Value"),
+])
+def test_train_moons_mistakes(knobs, case, word):
+    """Does each wrong training loop fail the case for its mistake, and no other's?"""
+    _assert_blames("02.train_moons", _moons_with(**knobs), case, word)
+
+
+def test_train_moons_with_torch_keeps_the_core_credit_halved():
+    """Does a loop whose gradients come from torch, not the engine, get half the point
+    (its numbers are right; the engine was the question)?"""
+    result = run("02.train_moons", _moons_with(engine=False))
+    assert result.score == pytest.approx(0.5)
+
+
+def test_train_moons_that_keeps_growing_the_graph_still_passes():
+    """Does a loop that stores updated parameters as new nodes (p - lr * p.grad, a
+    graph that grows from step to step) still get every case right? It is slower, not
+    wrong: the check's time limits leave room for it."""
+    def growing(params, X, y, lr, num_steps):
+        V = autograd.Value
+        W1 = [[V(w) for w in row] for row in params["W1"]]
+        b1 = [V(b) for b in params["b1"]]
+        W2 = [V(w) for w in params["W2"][:, 0]]
+        b2 = V(params["b2"][0])
+        losses = []
+        for _ in range(num_steps):
+            total = V(0.0)
+            for x, label in zip(X, y):
+                h = [(W1[0][j] * x[0] + W1[1][j] * x[1] + b1[j]).tanh()
+                     for j in range(len(b1))]
+                s = sum((a * w for a, w in zip(h, W2)), b2)
+                total = total + (s.exp() + 1.0).log() - label * s
+            loss = total / len(X)
+            nodes = [w for row in W1 for w in row] + b1 + W2 + [b2]
+            autograd.zero_grad(nodes)
+            loss.backward()
+            W1 = [[w - lr * w.grad for w in row] for row in W1]  # new nodes, each step
+            b1 = [b - lr * b.grad for b in b1]
+            W2 = [w - lr * w.grad for w in W2]
+            b2 = b2 - lr * b2.grad
+            losses.append(loss.data)
+        params["W1"][...] = [[w.data for w in row] for row in W1]
+        params["b1"][...] = [b.data for b in b1]
+        params["W2"][:, 0] = [w.data for w in W2]
+        params["b2"][...] = b2.data
+        return losses
+
+    assert run("02.train_moons", growing).passed
+
+
+def test_train_moons_oracle_is_the_logistic_loss_of_lesson_01():
+    """Is the check's torch oracle lesson 01's logistic loss of the network's scores?"""
+    from course_utils.grading.checks.lesson02.train_moons import _loss, _oracle, _setup
+    from course_utils.lessons.optim import logistic_loss
+
+    params, X, y = _setup(0, 10, 3)
+    losses, _ = _oracle(params, X, y, 0.1, 1)
+    hidden = np.tanh(X @ params["W1"] + params["b1"])  # (N, H)
+    features = np.hstack([hidden, np.ones((len(X), 1))])  # (N, H + 1), the bias last
+    w = np.append(params["W2"][:, 0], params["b2"])  # (H + 1,)
+    assert losses[0] == pytest.approx(logistic_loss(w, features, y), rel=1e-12)
+    assert losses[0] == pytest.approx(_loss(params, X, y), rel=1e-12)
+
+
+def test_train_moons_data_are_two_moons():
+    """Are the check's points two balanced, standardized half circles, labels 0/1?"""
+    from course_utils.grading.checks.lesson02.train_moons import _two_moons
+
+    X, y = _two_moons(20, 0)
+    assert X.shape == (20, 2) and y.dtype == np.int64 and sorted(set(y)) == [0, 1]
+    assert (y == 0).sum() == 10
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(X.std(axis=0), 1.0, rtol=1e-12)
+
+
 # ---------------------------------------------------------------------------- messages
 _WRONG_ANSWERS = [
-    ("02.value_mul_backward", _value_with_mul(_mul_swapped)),
-    ("02.value_mul_backward", _value_with_mul(_mul_right, children=False)),
+    ("02.value_truediv", _value_with_div(_div_sign)),
+    ("02.value_truediv", _value_with_div(_div_right, children=False)),
     ("02.value_softplus", _value_with_softplus(_sp_no_inner)),
     ("02.tanh_layer_backward", _tanh_wrong("db_mean")),
     ("02.smoothed_cross_entropy", _smoothed_wrong("sum")),
     ("02.smoothed_cross_entropy", _smoothed_wrong("no_batch")),
     ("02.directional_check",
-     lambda f, g, x, U, eps: _directional(f, g, x, U, eps, fixed=1e-5)),
+     lambda f, g, x, U, delta: _directional(f, g, x, U, delta, fixed=1e-5)),
     ("02.batchnorm_backward", lambda dY, X, g, eps: _batchnorm(dY, X, g, eps,
                                                                dbeta_mean=True)),
     ("02.train_mlp", _train_with(no_mask=True)),
+    ("02.train_moons", _moons_with(mean=False)),
+    ("02.train_moons", _moons_with(zero=False)),
 ]
 
 

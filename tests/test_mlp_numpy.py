@@ -1,13 +1,16 @@
-"""Tests of course_utils.lessons.mlp_numpy: hand-written backprop of lesson 02, against finite differences and torch."""
+"""Tests of course_utils.lessons.mlp_numpy: lesson 02's hand-written backprop, against
+finite differences and torch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils.lessons.mlp_numpy import (MLP, init_weight, linear_backward, linear_forward, log_softmax, numerical_gradient,
-                                    relative_error, relu_backward, sgd_step, sigmoid_forward, softmax,
-                                    softmax_cross_entropy)
+from course_utils.lessons.mlp_numpy import (MLP, init_weight, linear_backward,
+                                            linear_forward, log_softmax,
+                                            numerical_gradient, relative_error,
+                                            relu_backward, sgd_step, sigmoid_forward,
+                                            softmax, softmax_cross_entropy)
 
 
 def _batch(B=5, D=6, C=4, seed=0):
@@ -17,14 +20,19 @@ def _batch(B=5, D=6, C=4, seed=0):
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 def test_mlp_gradients_pass_finite_difference_check(activation):
-    """Do backprop's gradients of a 3-layer float64 MLP agree with central differences (rel. error < 1e-6)?"""
+    """Do backprop's gradients of a 3-layer float64 MLP agree with central differences
+    (relative error < 1e-6)?"""
     X, y = _batch()
-    model = MLP([6, 7, 5, 4], activation=activation, init="xavier", seed=1, dtype=np.float64)
-    for p in model.params.values():  # non-zero biases, so their gradients are exercised too
+    model = MLP([6, 7, 5, 4], activation=activation, init="xavier", seed=1,
+                dtype=np.float64)
+    for p in model.params.values():  # non-zero biases, so their gradients are exercised
         p += 0.1 * np.random.default_rng(2).standard_normal(p.shape)
     _, grads = model.loss_and_grads(X, y)
     for name, p in model.params.items():
-        num = numerical_gradient(lambda _: softmax_cross_entropy(model.forward(X), y)[0], p, eps=1e-6)
+        def loss(_):
+            return softmax_cross_entropy(model.forward(X), y)[0]
+
+        num = numerical_gradient(loss, p, delta=1e-6)
         assert relative_error(grads[name], num) < 1e-6, name
 
 
@@ -46,9 +54,11 @@ def test_mlp_matches_torch(activation):
 
 
 def test_linear_backward_shapes_and_values():
-    """Does linear_backward return dX, dW, db shaped like X, W, b and equal to torch's gradients?"""
+    """Does linear_backward return dX, dW, db shaped like X, W, b and equal to torch's
+    gradients?"""
     rng = np.random.default_rng(0)
-    X, W, b, dZ = rng.standard_normal((5, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2), rng.standard_normal((5, 2))
+    X, W = rng.standard_normal((5, 3)), rng.standard_normal((3, 2))
+    b, dZ = rng.standard_normal(2), rng.standard_normal((5, 2))
     dX, dW, db = linear_backward(dZ, X, W)
     assert (dX.shape, dW.shape, db.shape) == (X.shape, W.shape, b.shape)
     Xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (X, W, b))
@@ -68,7 +78,7 @@ def test_relu_backward_masks_by_input_and_keeps_upstream():
 
 
 def test_softmax_cross_entropy_matches_torch():
-    """Do the loss and (softmax - onehot)/B match torch's cross_entropy and its gradient?"""
+    """Do the loss and (softmax - onehot)/B match torch's cross_entropy and gradient?"""
     rng = np.random.default_rng(5)
     logits, y = rng.standard_normal((6, 4)) * 3, rng.integers(0, 4, 6)
     loss, dlogits = softmax_cross_entropy(logits, y)
@@ -92,10 +102,12 @@ def test_log_softmax_is_stable_for_huge_logits():
 
 def test_sigmoid_forward_is_stable():
     """Is sigmoid finite and exact at +-1000 and 0.5 at 0?"""
-    np.testing.assert_array_equal(sigmoid_forward(np.array([-1000.0, 0.0, 1000.0])), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(sigmoid_forward(np.array([-1000.0, 0.0, 1000.0])),
+                                  [0.0, 0.5, 1.0])
 
 
-@pytest.mark.parametrize("init,variance", [("he", 2 / 400), ("xavier", 2 / (400 + 200))])
+@pytest.mark.parametrize("init,variance", [("he", 2 / 400),
+                                           ("xavier", 2 / (400 + 200))])
 def test_init_variances(init, variance):
     """Do He and Xavier weights have variance 2/fan_in and 2/(fan_in + fan_out)?"""
     W = init_weight(400, 200, init, rng=0, dtype=np.float64)
@@ -111,7 +123,7 @@ def test_init_rejects_unknown_scheme():
 
 
 def test_float32_model_stays_float32():
-    """Do float32 inputs keep logits, gradients and parameters in float32 after an SGD step?"""
+    """Do float32 inputs keep logits, gradients and parameters float32 after a step?"""
     X, y = _batch()
     model = MLP([6, 8, 4], seed=0)
     loss, grads = model.loss_and_grads(X.astype(np.float32), y)
@@ -156,16 +168,77 @@ def test_training_lowers_loss_and_fits_a_small_batch():
 
 
 def test_numerical_gradient_is_central_and_restores_x():
-    """Is numerical_gradient accurate to O(eps^2) on x^3 and does it leave x unchanged?"""
+    """Is numerical_gradient accurate to O(delta^2) on x^3, and is x left unchanged?"""
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
     before = x.copy()
-    g = numerical_gradient(lambda v: (v ** 3).sum(), x, eps=1e-3)
-    np.testing.assert_allclose(g, 3 * before ** 2, rtol=1e-5)  # a forward difference is off by ~3x*eps
+    g = numerical_gradient(lambda v: (v ** 3).sum(), x, delta=1e-3)
+    # exact for x^3 up to delta^2 = 1e-6; a forward difference is off by ~3 x delta
+    np.testing.assert_allclose(g, 3 * before ** 2 + 1e-6, rtol=1e-9)
     np.testing.assert_array_equal(x, before)
 
 
+def test_numerical_gradient_takes_the_step_as_delta_eps_or_third_argument():
+    """Do the step's three spellings (delta=, the former eps=, positional) agree, and is
+    giving both names refused?"""
+    x = np.array([0.3, -1.2])
+
+    def f(v):
+        return float(np.sin(v).sum())
+
+    by_delta = numerical_gradient(f, x, delta=1e-2)
+    np.testing.assert_array_equal(numerical_gradient(f, x, eps=1e-2), by_delta)
+    np.testing.assert_array_equal(numerical_gradient(f, x, 1e-2), by_delta)
+    assert not np.allclose(numerical_gradient(f, x), by_delta, rtol=1e-8, atol=0)
+    with pytest.raises(TypeError):
+        numerical_gradient(f, x, delta=1e-3, eps=1e-2)
+
+
+def _lesson_cell(cell_id: str) -> str:
+    import nbformat
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "notebooks" / "02_backpropagation.ipynb"
+    return next(c.source for c in nbformat.read(path, as_version=4).cells
+                if c.get("id") == cell_id)
+
+
+@pytest.mark.parametrize("cell_id,names", [
+    ("cell-19-layers", ["linear_forward", "linear_backward", "relu_forward",
+                        "relu_backward"]),
+    ("cell-21-sce-code", ["log_softmax", "softmax", "softmax_cross_entropy"]),
+    ("cell-26-gc-code", ["relative_error"]),
+])
+def test_the_lesson_shows_the_librarys_code(cell_id, names):
+    """Is each function the lesson writes out in Sections 4-5 the library's, line for
+    line (the lesson says so)?"""
+    import inspect
+
+    from course_utils.lessons import mlp_numpy
+
+    source = _lesson_cell(cell_id)
+    for name in names:
+        assert inspect.getsource(getattr(mlp_numpy, name)) in source + "\n", name
+
+
+def test_the_lessons_numerical_gradient_computes_the_librarys():
+    """Does the lesson's numerical_gradient (the library's without the former name eps)
+    give the library's numbers?"""
+    from typing import Callable
+
+    namespace = {"np": np, "Callable": Callable}
+    exec(_lesson_cell("cell-26-gc-code"), namespace)
+    x = np.array([[0.2, -0.7], [1.1, 0.4]])
+
+    def f(v):
+        return float(np.exp(v).sum() + (v ** 3).sum())
+
+    np.testing.assert_array_equal(namespace["numerical_gradient"](f, x.copy(), 1e-4),
+                                  numerical_gradient(f, x.copy(), 1e-4))
+
+
 def test_relative_error():
-    """Is the relative error 0 for equal vectors, 0 for two zeros and 1 for opposite vectors?"""
+    """Is the relative error 0 for equal vectors and two zeros, 1 for opposite ones?"""
     a = np.array([1.0, 2.0])
     assert relative_error(a, a) == 0.0
     assert relative_error(np.zeros(2), np.zeros(2)) == 0.0
@@ -176,4 +249,5 @@ def test_predict_in_chunks_matches_one_pass():
     """Does predict in chunks give the argmax of one full forward pass?"""
     X, _ = _batch(B=50)
     model = MLP([6, 8, 4], seed=0, dtype=np.float64)
-    np.testing.assert_array_equal(model.predict(X, batch_size=7), model.forward(X).argmax(axis=1))
+    np.testing.assert_array_equal(model.predict(X, batch_size=7),
+                                  model.forward(X).argmax(axis=1))

@@ -1,9 +1,10 @@
-"""A scalar autograd engine: ``Value`` records how it was computed and backpropagates through it.
+"""A scalar autograd engine: ``Value`` records how it was computed and backpropagates.
 
-Taught in lesson 02 (backpropagation), which writes this code cell by cell; the lesson's checks use
-it as the reference. Shaped like karpathy/micrograd and like PyTorch (``.data``, ``.grad``,
-``.backward()``), but written for reading: every operation computes its forward value and, a few
-lines below, its local derivative, so the chain rule (Rumelhart, Hinton & Williams, 1986) is visible.
+Taught in lesson 02 (backpropagation), which writes this code cell by cell; the
+lesson's checks use it as the reference. Shaped like karpathy/micrograd and like PyTorch
+(``.data``, ``.grad``, ``.backward()``), but written for reading: every operation
+computes its forward value and, a few lines below, its local derivative, so the chain
+rule (Rumelhart, Hinton & Williams, 1986) is visible.
 
 Example:
     >>> a, b = Value(2.0), Value(-3.0)
@@ -21,13 +22,14 @@ import numpy as np
 
 
 class Value:
-    """A scalar node of a computational graph: its value, its gradient and how to pass gradients back."""
+    """A scalar node of a computational graph: its value, its gradient, its backward."""
 
     def __init__(self, data, _children=(), _op: str = "", label: str = ""):
         self.data = float(data)
         self.grad = 0.0  # d(output)/d(self), filled in by backward()
-        self._backward = lambda: None  # pushes self.grad to the children (set by the op that made self)
-        self._children = tuple(_children)  # the inputs of the op that made self (a tuple: a fixed order)
+        # Pushes self.grad to the children; set by the operation that made self.
+        self._backward = lambda: None
+        self._children = tuple(_children)  # the op's inputs (a tuple: a fixed order)
         self._op = _op  # the op's name, for drawings and repr
         self.label = label
 
@@ -35,13 +37,14 @@ class Value:
         name = f"{self.label}: " if self.label else ""
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
 
-    # ----------------------------------------------------------------- binary operations
+    # ------------------------------------------------------------ binary operations
     def __add__(self, other) -> "Value":
         other = other if isinstance(other, Value) else Value(other)
         out = Value(self.data + other.data, (self, other), "+")
 
         def _backward():
-            # d(a + b)/da = 1, d(a + b)/db = 1. `+=`: a node used twice collects both contributions.
+            # d(a + b)/da = 1, d(a + b)/db = 1. `+=`: a node used twice collects
+            # both contributions.
             self.grad += 1.0 * out.grad
             other.grad += 1.0 * out.grad
 
@@ -72,7 +75,7 @@ class Value:
         out._backward = _backward
         return out
 
-    # ----------------------------------------------------------------- unary operations
+    # ------------------------------------------------------------- unary operations
     def tanh(self) -> "Value":
         """tanh(a); local derivative 1 - tanh(a)^2, written with the output t."""
         t = math.tanh(self.data)
@@ -131,7 +134,7 @@ class Value:
         out._backward = _backward
         return out
 
-    # ----------------------------------------------------------------- the rest, built from the above
+    # ------------------------------------------------ the rest, built from the above
     def __neg__(self):  # -a
         return self * -1.0
 
@@ -154,23 +157,26 @@ class Value:
     def __rtruediv__(self, other):  # 2 / a
         return Value(other) * self ** -1
 
-    # ----------------------------------------------------------------- backpropagation
+    # -------------------------------------------------------------- backpropagation
     def backward(self) -> None:
         """Fill ``.grad`` of every node this one depends on with d(self)/d(node).
 
-        Gradients accumulate (like PyTorch): call ``zero_grad`` on the leaves before a second pass.
+        Gradients accumulate (like PyTorch): call ``zero_grad`` on the leaves before a
+        second pass.
         """
         self.grad = 1.0  # d(self)/d(self)
-        for node in reversed(topological_order(self)):  # each node after everything that uses it
+        # Each node after every node that uses it: its upstream gradient is complete.
+        for node in reversed(topological_order(self)):
             node._backward()
 
 
 def topological_order(root: Value) -> list[Value]:
-    """Every node ``root`` depends on, each listed after its children (inputs first, ``root`` last).
+    """Every node ``root`` depends on, each after its children (``root`` last).
 
-    A depth-first search that appends a node once all its children are appended; the ``visited``
-    set keeps a node used twice from appearing twice (and keeps shared sub-graphs from being walked
-    again and again). Recursive for readability: graphs deeper than ~900 nodes need a loop instead.
+    A depth-first search that appends a node once all its children are appended; the
+    ``visited`` set keeps a node used twice from appearing twice (and keeps shared
+    sub-graphs from being walked again and again). Recursive for readability: graphs
+    deeper than ~900 nodes need a loop instead.
     """
     order: list[Value] = []
     visited: set[int] = set()
@@ -193,18 +199,19 @@ def zero_grad(nodes) -> None:
         node.grad = 0.0
 
 
-# --------------------------------------------------------------------------- random expressions
+# ---------------------------------------------------------------- random expressions
 _BINARY = ("add", "sub", "mul", "safe_div")
 _UNARY = ("tanh", "sigmoid", "relu", "exp", "square", "log1p_square", "none")
 
 
 def random_expression(leaves, num_ops: int = 20, seed: int = 0):
-    """Build a seeded random expression from ``leaves`` with operators only (``+ - * / **``, ``.tanh()``...).
+    """A seeded random expression of ``leaves``, written with operators only.
 
-    The same code runs on ``Value``s and on ``torch.Tensor``s, so the two autograds can be compared
-    on the same expression. Nodes are picked from a growing pool, so many are used more than once
-    (the case where gradients must accumulate). Every op keeps values in a modest range: products
-    and squares go through tanh, division is by 1 + b^2 and log is of 1 + a^2.
+    The same code runs on ``Value``s and on ``torch.Tensor``s, so the two autograds
+    can be compared on the same expression. Nodes are picked from a growing pool, so
+    many are used more than once (the case where gradients must accumulate). Every op
+    keeps values in a modest range: products and squares go through tanh, division is
+    by 1 + b^2 and log is of 1 + a^2.
 
     Args:
         leaves: the inputs (``Value``s or 0-d tensors with ``requires_grad=True``).
@@ -244,16 +251,17 @@ def random_expression(leaves, num_ops: int = 20, seed: int = 0):
 
 
 # --------------------------------------------------------------------------- drawing
-_CHAR_IN = 0.052  # approximate width of one character at fontsize 8, in inches (DejaVu Sans)
+_CHAR_IN = 0.052  # width of a character at fontsize 8, in inches (DejaVu Sans)
 _ROW_IN = 0.5  # vertical distance between nodes, in inches
 
 
 def draw_graph(root: Value, show_grad: bool = True):
-    """Draw the computational graph of ``root`` with matplotlib (no graphviz needed); returns the Axes.
+    """Draw the graph of ``root`` with matplotlib (no graphviz); returns the Axes.
 
-    Value nodes are boxes ("label | data | grad"), ops are orange boxes; columns are depths from the
-    inputs (left) to ``root`` (right), and each column is ordered by where its users sit, so that
-    few arrows cross. The axes are measured in inches, so the figure grows with the graph.
+    Value nodes are boxes ("label | data | grad"), ops are orange boxes; columns are
+    depths from the inputs (left) to ``root`` (right), and each column is ordered by
+    where its users sit, so that few arrows cross. The axes are measured in inches, so
+    the figure grows with the graph.
     """
     import matplotlib.pyplot as plt
 
@@ -261,10 +269,12 @@ def draw_graph(root: Value, show_grad: bool = True):
     depth: dict[int, int] = {}
     users: dict[int, list[Value]] = {id(n): [] for n in nodes}
     for node in nodes:  # children come first, so their depth is known
-        depth[id(node)] = 0 if not node._children else 1 + max(depth[id(c)] for c in node._children)
+        depth[id(node)] = (0 if not node._children
+                           else 1 + max(depth[id(c)] for c in node._children))
         for child in node._children:
             users[id(child)].append(node)
-    for node in nodes:  # an input sits just left of its first user, so no arrow runs through a column
+    # An input sits just left of its first user, so that no arrow runs through a column.
+    for node in nodes:
         if not node._children and users[id(node)]:
             depth[id(node)] = min(depth[id(u)] for u in users[id(node)]) - 1
     columns: list[list[Value]] = [[] for _ in range(max(depth.values()) + 1)]
@@ -278,11 +288,14 @@ def draw_graph(root: Value, show_grad: bool = True):
 
     width = {id(n): len(box_text(n)) * _CHAR_IN + 0.2 for n in nodes}
     op_width = {id(n): len(n._op) * _CHAR_IN + 0.2 for n in nodes if n._children}
-    # Rows: from the root leftwards, each node at the mean height of its users (barycentre heuristic).
+    # Rows: from the root leftwards, each node at the mean height of its users (the
+    # barycentre heuristic).
     y: dict[int, float] = {}
     for col in reversed(columns):
-        key = [float(np.mean([y[id(u)] for u in users[id(n)]])) if users[id(n)] else 0.0 for n in col]
-        ordered = [n for _, _, n in sorted(zip(key, range(len(col)), col), key=lambda t: (-t[0], t[1]))]
+        key = [float(np.mean([y[id(u)] for u in users[id(n)]])) if users[id(n)] else 0.0
+               for n in col]
+        ranked = sorted(zip(key, range(len(col)), col), key=lambda t: (-t[0], t[1]))
+        ordered = [n for _, _, n in ranked]
         for i, n in enumerate(ordered):
             y[id(n)] = -(i - (len(ordered) - 1) / 2.0) * _ROW_IN
     # Columns: each is as wide as its widest box, preceded by a gap that holds the ops.
@@ -309,12 +322,14 @@ def draw_graph(root: Value, show_grad: bool = True):
         ax.text(nx, ny, box_text(node), ha="center", va="center", fontsize=8, zorder=3,
                 bbox=dict(boxstyle="round,pad=0.25", fc="#eef4fb", ec="#4a7ab5"))
         if node._children:
-            ox = nx - width[id(node)] / 2.0 - 0.25 - op_width[id(node)] / 2.0  # the op sits left of its output
+            # The op sits left of its output.
+            ox = nx - width[id(node)] / 2.0 - 0.25 - op_width[id(node)] / 2.0
             ax.text(ox, ny, node._op, ha="center", va="center", fontsize=8, zorder=3,
                     bbox=dict(boxstyle="round,pad=0.25", fc="#fff4e0", ec="#d08a1a"))
-            ax.annotate("", xy=(nx - width[id(node)] / 2.0, ny), xytext=(ox + op_width[id(node)] / 2.0, ny),
-                        arrowprops=arrow)
+            ax.annotate("", xy=(nx - width[id(node)] / 2.0, ny),
+                        xytext=(ox + op_width[id(node)] / 2.0, ny), arrowprops=arrow)
             for child in node._children:
-                ax.annotate("", xy=(ox - op_width[id(node)] / 2.0, ny),
-                            xytext=(x[id(child)] + width[id(child)] / 2.0, y[id(child)]), arrowprops=arrow)
+                start = (x[id(child)] + width[id(child)] / 2.0, y[id(child)])
+                ax.annotate("", xy=(ox - op_width[id(node)] / 2.0, ny), xytext=start,
+                            arrowprops=arrow)
     return ax

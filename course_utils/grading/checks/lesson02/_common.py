@@ -61,14 +61,13 @@ def _children(node) -> tuple:
         return ()
 
 
-def _op(text: str, fn, *args):
-    """Run one operation of the learner's Value (``text`` names it in messages); the
-    result must be a node."""
+def _op(text: str, fn, *args, method: str = "the operation"):
+    """Run one operation of the learner's Value (``text`` names it in messages,
+    ``method`` the method that made the node); the result must be a node."""
     describe_call.add(text)
     out = fn(*args)
     describe_call.returned(text, out)
     if out is None:
-        method = "tanh" if "tanh" in text else "__mul__"
         raise _basic(f"{text} returned None: {method} must end by returning its output "
                      "node.")
     if not all(hasattr(out, name) for name in ("data", "grad", "_backward")):
@@ -78,9 +77,9 @@ def _op(text: str, fn, *args):
     return out
 
 
-def _mul(Value, a, b, text: str):
-    """a * b with the learner's __mul__ (even where a is a node of another class)."""
-    return _op(text, lambda: Value.__mul__(a, b))
+def _div(Value, a, b, text: str):
+    """a / b with the learner's __truediv__ (even where a is another class's node)."""
+    return _op(text, lambda: Value.__truediv__(a, b), method="__truediv__")
 
 
 def _backward_of(out, text: str) -> None:

@@ -34,20 +34,21 @@ def _matrix_grad(x):
     return g
 
 
-def _central(f, x, U, eps):
-    return np.array([(f(x + eps * u) - f(x - eps * u)) / (2 * eps) for u in U])
+def _central(f, x, U, delta):
+    return np.array([(f(x + delta * u) - f(x - delta * u)) / (2 * delta)
+                     for u in U])
 
 
-def _forward(f, x, U, eps):
-    return np.array([(f(x + eps * u) - f(x)) / eps for u in U])
+def _forward(f, x, U, delta):
+    return np.array([(f(x + delta * u) - f(x)) / delta for u in U])
 
 
 def _dots(g, U):
     return np.array([float(np.sum(g * u)) for u in U])
 
 
-def _answer(fn, f, g, x, U, eps):
-    got = _on_copies(fn, f, g, x, U, eps, name="directional_check")
+def _answer(fn, f, g, x, U, delta):
+    got = _on_copies(fn, f, g, x, U, delta, name="directional_check")
     return _parts(got, ("numeric", "analytic"), "directional_check")
 
 
@@ -68,60 +69,61 @@ def _setup(seed, kind, k):
 # The steps are large enough that a central difference differs from the exact slope
 # by more than the tolerance: numeric must be measured, not copied from grad.
 _HINT = ("Measure each slope along the row U[i] itself, not along a coordinate: "
-         "numeric with the central difference the lesson taught and the eps you are "
-         "given; analytic from grad and U[i] alone, with every entry of both arrays "
-         "taking part.")
+         "numeric with the central difference the lesson taught and the step delta "
+         "you are given; analytic from grad and U[i] alone, with every entry of both "
+         "arrays taking part.")
 
 
-def _core(fn, seed, kind, k, eps):
+def _core(fn, seed, kind, k, delta):
     f, g, x, U = _setup(seed, kind, k)
-    numeric, analytic = _answer(fn, f, g, x, U, eps)
+    numeric, analytic = _answer(fn, f, g, x, U, delta)
     expect_close(analytic, _dots(g, U), rtol=1e-9, atol=1e-12,
                  what=f"analytic ({k} directions, x of shape {x.shape})")
-    expect_close(numeric, _central(f, x, U, eps), rtol=1e-6, atol=1e-9,
-                 what=f"numeric ({k} directions, x of shape {x.shape}, eps={eps})")
+    expect_close(numeric, _central(f, x, U, delta), rtol=1e-6, atol=1e-9,
+                 what=f"numeric ({k} directions, x of shape {x.shape}, delta={delta})")
 
 
-@q.case("a vector x of 6, 5 directions, eps=0.05", kind="core", hint=_HINT)
+@q.case("a vector x of 6, 5 directions, delta=0.05", kind="core", hint=_HINT)
 def _(directional_check):
     _core(directional_check, 0, "vector", 5, 0.05)
 
 
-@q.case("a (3, 4) matrix x, 8 directions, eps=0.1", kind="core", hint=_HINT)
+@q.case("a (3, 4) matrix x, 8 directions, delta=0.1", kind="core", hint=_HINT)
 def _(directional_check):
     _core(directional_check, 1, "matrix", 8, 0.1)
 
 
-@q.case("a vector x of 6, 3 directions, eps=0.02", kind="core", hint=_HINT)
+@q.case("a vector x of 6, 3 directions, delta=0.02", kind="core", hint=_HINT)
 def _(directional_check):
     _core(directional_check, 2, "vector", 3, 0.02)
 
 
 @q.case("a central difference, not a one-sided one", kind="mistake",
-        hint="Step both ways, to x + eps u and x - eps u: the one-sided difference "
-             "has an error of order eps instead of eps^2.")
+        hint="Step both ways, to x + delta u and x - delta u: the one-sided difference "
+             "has an error of order delta instead of delta^2.")
 def _(directional_check):
     f, g, x, U = _setup(3, "matrix", 4)
     numeric, _ = _answer(directional_check, f, g, x, U, 0.05)
     _verdict(numeric, _central(f, x, U, 0.05), _forward(f, x, U, 0.05),
-             "numeric is the one-sided difference (f(x + eps u) - f(x)) / eps.",
-             "numeric (eps=0.05)", rtol=1e-6, atol=1e-9)
+             "numeric is the one-sided difference (f(x + delta u) - f(x)) / delta.",
+             "numeric (delta=0.05)", rtol=1e-6, atol=1e-9)
 
 
-@q.case("divides by the distance between the two points, 2 eps", kind="mistake",
-        hint="The two points are 2 eps apart along u: divide their difference by that.")
+@q.case("divides by the distance between the two points, 2 delta", kind="mistake",
+        hint="The two points are 2 delta apart along u: divide their difference by "
+             "that.")
 def _(directional_check):
     f, g, x, U = _setup(4, "vector", 4)
     numeric, _ = _answer(directional_check, f, g, x, U, 1e-4)
     expected = _central(f, x, U, 1e-4)
     _verdict(numeric, expected, 2 * expected,
-             "numeric is twice the slope: the difference was divided by eps, not "
-             "2 eps.",
-             "numeric (eps=1e-4)", rtol=1e-6, atol=1e-9)
+             "numeric is twice the slope: the difference was divided by delta, not "
+             "2 delta.",
+             "numeric (delta=1e-4)", rtol=1e-6, atol=1e-9)
 
 
-@q.case("uses the eps it is given", kind="mistake",
-        hint="Use the argument eps: a step fixed inside the function ignores the "
+@q.case("uses the step delta it is given", kind="mistake",
+        hint="Use the argument delta: a step fixed inside the function ignores the "
              "caller's choice.")
 def _(directional_check):
     f, g, x, U = _setup(5, "matrix", 4)
@@ -131,9 +133,9 @@ def _(directional_check):
         return
     for fixed in (1e-4, 1e-5, 1e-6, 1e-7, 1e-3):
         if _matches(numeric, _central(f, x, U, fixed), 1e-5, 1e-8):
-            raise CheckFailure(f"called with eps=0.1, numeric equals the central "
+            raise CheckFailure(f"called with delta=0.1, numeric equals the central "
                                f"difference with a step of {fixed:g}.")
-    _plain_mismatch(numeric, expected, "numeric (eps=0.1)", 1e-6, 1e-9)
+    _plain_mismatch(numeric, expected, "numeric (delta=0.1)", 1e-6, 1e-9)
 
 
 @q.case("the directions are used as given, not normalised", kind="mistake",
@@ -151,7 +153,7 @@ def _(directional_check):
 
 @q.case("one entry per direction; x left unchanged", kind="property",
         hint="Return two arrays of shape (k,), one number per direction, and evaluate "
-             "f on new arrays (x + eps * u), never by changing x in place.")
+             "f on new arrays (x plus delta times u), never by changing x in place.")
 def _(directional_check):
     f, g, x, U = _setup(7, "matrix", 5)
     got = call(directional_check, f, g, x, U, 1e-5, name="directional_check")

@@ -34,7 +34,7 @@ def _sigmoid(x: float) -> float:
 def _sp(Value, a, text: str):
     """a.softplus() with the learner's method (an overflow: this question's mistake)."""
     try:
-        return _op(text, lambda: Value.softplus(a))
+        return _op(text, lambda: Value.softplus(a), method="softplus")
     except OverflowError:
         raise CheckFailure(f"{text} raised OverflowError: e^a is computed for a "
                            "large a (math.exp overflows above about 709).") from None
