@@ -9,26 +9,7 @@ from torch import nn
 
 from ...asserts import CheckFailure, _short, call, expect_close
 from ...runner import clean_text, learner_line
-
-
-NOT_JUDGED = ("Not judged yet: this case checks one detail on top of a simpler input, "
-              "and your answer is not right on that simpler input yet (the core cases "
-              "show how). Fix that first.")
-
-
-def _not_judged() -> CheckFailure:
-    return CheckFailure(NOT_JUDGED, basic=True)
-
-
-def _agrees(check) -> bool:
-    """Does ``check()`` pass? A basic failure (None, wrong type or shape) propagates."""
-    try:
-        check()
-    except CheckFailure as failure:
-        if failure.basic:
-            raise
-        return False
-    return True
+from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - used by the checks
 
 
 @contextlib.contextmanager
