@@ -55,6 +55,7 @@ class Correction:
 L01 = "01_gradient_descent.ipynb"
 L02 = "02_backpropagation.ipynb"
 L03 = "03_convolutional_networks.ipynb"
+L04 = "04_recurrent_networks.ipynb"
 
 CORRECTIONS = [
     Correction(
@@ -112,6 +113,35 @@ CORRECTIONS = [
         L03, "what heatmaps show",
         (("004", "可以 highlight 模型在输入数据上的重要区域"),),
         ("it must change when the weights are randomized", "adebayo2018")),
+    Correction(
+        L04, "RNNs capture long-range dependencies",
+        (("000", "RNN可以捕捉序列中的长距离依赖关系"),
+         ("003", "利用循环层来捕捉序列中的长距离依赖关系")),
+        ("decay per step", "truncated BPTT", "learns short dependencies")),
+    Correction(
+        L04, "the GRU and the LSTM described with one sentence",
+        (("004", "GRU 是一种 gates 的 RNN 模型。它可以 selectively forget or remember past "
+                 "information"),
+         ("004", "LSTM 是一种 gates 的 RNN 模型。它可以 selectively forget or remember past "
+                 "information")),
+        ("**two gates**", "**three gates**", "**cell state**", "updated by an addition")),
+    Correction(
+        L04, "regularization, depth and gates as cures for vanishing gradients through time",
+        (("000", "如何解决梯度消失问题？"), ("000", "使用正则化技术，例如L1、L2正则化等"),
+         ("000", "使用更深的网络结构，例如ResNet、VGG等"),
+         ("000", "门控单元可以有效地减少梯度消失问题")),
+        ("L2 regularization shrinks", "makes vanishing *worse*",
+         "the product over time unchanged", "gradient clipping")),
+    Correction(
+        L04, "seed 003's TensorFlow RNN, which does not run",
+        (("003", "以下是使用TensorFlow构建循环神经网络的代码实例"),
+         ("003", "outputs, states = self.lstm(inputs, states)"),
+         ("003", "return tf.zeros((batch_size, self.hidden_dim))"),
+         ("003", "Dense(output_dim, activation='softmax')"),
+         ("003", "tf.nn.softmax_cross_entropy_with_logits_v2(labels=labels, logits=outputs)"),
+         ("003", "optimizer.zero_grad()")),
+        ("return_state=True", "`[h, c]`", "**double softmax**", "from_logits=True",
+         "tf.GradientTape()")),
 ]
 LESSONS = sorted({c.lesson for c in CORRECTIONS})
 

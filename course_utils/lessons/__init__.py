@@ -9,6 +9,9 @@ module             lesson  what it holds
 ``mlp_numpy``      02      a NumPy MLP: layers forward and backward, softmax cross-entropy
 ``cnn``            03      convolution and pooling from scratch, LeNet-5, the lab's CNNs,
                            PyTorch-to-Keras weight transfer
+``rnn``            04      text as ids, n-gram baselines, a NumPy RNN with BPTT, windows
+                           for truncated BPTT, a GRU from scratch, the gradient probe,
+                           character language models, sampling, the GRU copied to Keras
 =================  ======  ==============================================================
 
 The layout shows the course: the checks (``course_utils.grading.checks``) import the taught code,
