@@ -57,7 +57,7 @@ bench-full: $(STAMP)
 # Regenerate the exact lock from a clean venv built from pyproject.toml's ranges.
 lock:
 	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv
-	/tmp/course-lock-venv/bin/pip install -q "torch==2.13.0" -e ".[keras,nlp,lab,dev]"
+	/tmp/course-lock-venv/bin/pip install -q "torch==2.13.0" -e ".[keras,nlp,quant,lab,dev]"
 	{ head -n 2 requirements/lock.txt; /tmp/course-lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu//'; } > requirements/lock.tmp
 	mv requirements/lock.tmp requirements/lock.txt
 

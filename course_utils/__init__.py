@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 
+from . import _quiet
+
 __version__ = "0.1.0"
+_quiet.install()  # two known start-up messages of torchao and torch (see _quiet)
 
 _EXPORTS = {
     # runtime

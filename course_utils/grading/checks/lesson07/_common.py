@@ -1,0 +1,156 @@
+"""What the checks of lesson 07's questions share: seeded inputs, the helpers that compare
+an answer with a reference and with a typical mistake, and a watcher of the integer
+arithmetic an answer runs (does a product overflow its dtype, does a float tensor appear).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ...asserts import CheckFailure, _short, expect_close
+from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - for the checks
+
+
+def _basic(message: str, problem: str = "") -> CheckFailure:
+    """A basic failure (None, a wrong type): the case's own hint is not shown."""
+    return CheckFailure(message, basic=True, problem=problem)
+
+
+def _num(x: float) -> str:
+    """A number for a message: short, and never a NumPy repr."""
+    return f"{float(x):.6g}"
+
+
+def generator(seed: int) -> torch.Generator:
+    """A seeded CPU generator: the checks never touch the global RNG."""
+    return torch.Generator().manual_seed(seed)
+
+
+def seeded(seed: int, build):
+    """``build()`` under ``torch.manual_seed(seed)`` (modules draw their initial weights
+    from the global RNG); the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+# ------------------------------------------------------------ comparing answers
+def _matches(got, expected, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
+    """Does ``got`` equal ``expected`` within its dtype's tolerance? (never raises)"""
+    try:
+        expect_close(got, expected, rtol=rtol, atol=atol)
+    except Exception:
+        return False
+    return True
+
+
+def _plain_mismatch(got, expected, what: str, rtol: float = 1e-5,
+                    atol: float = 1e-7) -> None:
+    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
+    try:
+        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
+    except CheckFailure as failure:
+        raise CheckFailure(str(failure), basic=True, call=failure.call,
+                           problem=failure.problem) from None
+
+
+def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
+    """``result`` as a tuple of ``len(names)`` values, or a basic failure saying why."""
+    if result is None:
+        raise _basic(f"{fn_name} returned None: did you forget to `return` "
+                     f"({', '.join(names)})?", problem="none")
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
+                     f"returned {_short(result)}.", problem="type")
+    return tuple(result)
+
+
+def _tensor(got, what: str, shape: tuple | None = None) -> torch.Tensor:
+    """``got`` checked to be a torch tensor (of ``shape`` when given): a basic failure
+    otherwise."""
+    if got is None:
+        raise _basic(f"{what} is None: did you forget to `return` it?", problem="none")
+    if not isinstance(got, torch.Tensor):
+        raise _basic(f"{what} should be a torch.Tensor, but it is a "
+                     f"{type(got).__name__}: {_short(got)}", problem="type")
+    if shape is not None and tuple(got.shape) != tuple(shape):
+        raise _basic(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}.",
+                     problem="shape")
+    return got
+
+
+def _copies(*args):
+    """Fresh copies of the array and tensor arguments, so that a change in place is the
+    business of the property case that looks for it."""
+    def copy(a):
+        if isinstance(a, np.ndarray):
+            return a.copy()
+        if isinstance(a, torch.Tensor):
+            return a.detach().clone()
+        return a
+
+    return [copy(a) for a in args]
+
+
+# ------------------------------------------------------------ watching integer arithmetic
+SMALL_INTS = (torch.int8, torch.uint8, torch.int16, torch.int32)
+# The ATen ops whose integer result can wrap around: recomputed in int64 to see if it did.
+_ARITHMETIC = frozenset({"add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "neg",
+                         "mm", "bmm", "matmul", "addmm", "mv", "dot", "sum", "cumsum",
+                         "einsum", "__lshift__", "bitwise_left_shift", "linear"})
+
+
+@dataclass
+class Watched:
+    """What a watched answer computed: the integer ops whose result wrapped around, and
+    the floating-point tensors of at least ``min_float`` entries it made."""
+
+    min_float: int
+    overflows: list[str] = field(default_factory=list)  # "int16 mm", "int32 mul", ...
+    floats: list[str] = field(default_factory=list)  # "mul -> float32 (4, 16)", ...
+
+
+def _wide(a):
+    """An int64 copy of a small-integer tensor (a copy of any other tensor, so that an
+    in-place op recomputed on it changes nothing of the answer's)."""
+    if not isinstance(a, torch.Tensor):
+        return a
+    return a.to(torch.int64) if a.dtype in SMALL_INTS else a.clone()
+
+
+@contextlib.contextmanager
+def watching(min_float: int):
+    """Run the block under a dispatch mode that records, in the yielded ``Watched``,
+    every integer op whose result differs from the same op in int64 (it overflowed) and
+    every op that returns a floating tensor of ``min_float`` entries or more."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = Watched(min_float)
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            op = func.overloadpacket.__name__
+            exact = None
+            if op in _ARITHMETIC and any(isinstance(a, torch.Tensor)
+                                         and a.dtype in SMALL_INTS for a in args):
+                try:
+                    exact = func(*[_wide(a) for a in args], **kwargs)
+                except Exception:  # an op without an int64 kernel: not judged
+                    exact = None
+            out = func(*args, **kwargs)
+            if (isinstance(out, torch.Tensor) and isinstance(exact, torch.Tensor)
+                    and out.dtype in SMALL_INTS and out.shape == exact.shape
+                    and not torch.equal(out.to(torch.int64), exact.to(torch.int64))):
+                seen.overflows.append(f"{str(out.dtype).replace('torch.', '')} {op}")
+            if (isinstance(out, torch.Tensor) and out.is_floating_point()
+                    and out.numel() >= seen.min_float):
+                seen.floats.append(f"{op} -> {str(out.dtype).replace('torch.', '')} "
+                                   f"{tuple(out.shape)}")
+            return out
+
+    with Watch():
+        yield seen
