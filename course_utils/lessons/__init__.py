@@ -12,6 +12,14 @@ module             lesson  what it holds
 ``rnn``            04      text as ids, n-gram baselines, a NumPy RNN with BPTT, windows
                            for truncated BPTT, a GRU from scratch, the gradient probe,
                            character language models, sampling, the GRU copied to Keras
+``attention``      05      scaled dot-product and multi-head attention, positions, the
+                           tiny GPT, its KV cache
+``finetune``       06      pooling, the sentence classifier, LoRA, fine-tuning loop
+``quant``          07      affine quantization, calibration, the integer product, fake
+                           quantization with the straight-through estimator
+``quant_tools``    07      the maintained tools measured: torchao, PT2E, torch.ao, Keras,
+                           LiteRT; latency and saved size
+``reuse``          07, 08  earlier lessons' models from the course cache, or retrained
 =================  ======  ==============================================================
 
 The layout shows the course: the checks (``course_utils.grading.checks``) import the taught code,

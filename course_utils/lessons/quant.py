@@ -140,14 +140,22 @@ def quantization_mse(x, x_min: float, x_max: float, bits: int = 8,
 
 
 def mse_range(x, bits: int = 8, signed: bool = False, num_candidates: int = 100):
-    """Calibration by search: the range [a lo, a hi] (a in (0, 1], (lo, hi) the extremes)
-    with the smallest quantization MSE on x. Returns ((min, max), fractions, errors)."""
+    """Calibration by search: the range with the smallest quantization MSE on x.
+
+    The top is searched first, ``theta * max`` for ``num_candidates`` values of theta in
+    (0, 1] with the bottom at ``min``; then the bottom, ``theta * min``, with that top
+    (one pass of coordinate descent: one-sided data such as GELU outputs needs its own
+    bottom). Returns ((min, max), fractions, errors), the last two of the top's search.
+    """
     lo, hi = minmax_range(x)
     fractions = torch.linspace(1.0 / num_candidates, 1.0, num_candidates)
-    errors = torch.tensor([quantization_mse(x, a * lo, a * hi, bits, signed)
+    errors = torch.tensor([quantization_mse(x, lo, a * hi, bits, signed)
                            for a in fractions.tolist()])
-    best = fractions[errors.argmin()].item()
-    return (best * lo, best * hi), fractions, errors
+    best_hi = fractions[errors.argmin()].item() * hi
+    low_errors = torch.tensor([quantization_mse(x, a * lo, best_hi, bits, signed)
+                               for a in fractions.tolist()])
+    best_lo = fractions[low_errors.argmin()].item() * lo
+    return (best_lo, best_hi), fractions, errors
 
 
 # ------------------------------------------------------------------ integer matmul
@@ -314,4 +322,56 @@ def set_observing(model: nn.Module, observing: bool, momentum="keep") -> nn.Modu
             module.observing = observing
             if momentum != "keep":
                 module.momentum = momentum
+    return model
+
+
+# ------------------------------------------------------------------ outliers
+class InputScale(nn.Module):
+    """Multiplies its input, feature by feature, by a fixed vector (SmoothQuant's 1/λ)."""
+
+    def __init__(self, scale: torch.Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale)
+
+    def forward(self, x):                       # (..., d_in) * (d_in,)
+        return x * self.scale
+
+
+def input_absmax(model: nn.Module, names, run) -> dict[str, torch.Tensor]:
+    """max |x_c| of the input of each named layer over what ``run()`` feeds the model,
+    feature by feature: {name: (d_in,)}."""
+    found: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def record(module, inputs, output):
+            amax = inputs[0].detach().abs().flatten(0, -2).amax(dim=0)     # (d_in,)
+            found[name] = amax if name not in found else torch.maximum(found[name], amax)
+        return record
+
+    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in names]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found
+
+
+def smooth_quant(model: nn.Module, absmax: dict, alpha: float = 0.5) -> nn.Module:
+    """A copy of ``model`` in which each named Linear's input feature c is divided by
+    λ_c = max|x_c|^α / max_j |w_jc|^(1-α) and the weight's column c multiplied by it
+    (SmoothQuant, Xiao et al. 2023): the product is unchanged, the activation's
+    outlier features shrink and the weights absorb them. ``absmax`` comes from
+    ``input_absmax``; the division runs as an ``InputScale`` before the layer."""
+    model = copy.deepcopy(model)
+    for name, amax in absmax.items():
+        linear = model.get_submodule(name)
+        w_max = linear.weight.detach().abs().amax(dim=0).clamp_min(1e-5)   # (d_in,)
+        lam = (amax.clamp_min(1e-5) ** alpha / w_max ** (1 - alpha)).clamp_min(1e-5)
+        with torch.no_grad():
+            linear.weight.mul_(lam)                                         # W diag(λ)
+        parent, _, child = name.rpartition(".")
+        holder = model.get_submodule(parent) if parent else model
+        setattr(holder, child, nn.Sequential(InputScale(1 / lam), linear))
     return model

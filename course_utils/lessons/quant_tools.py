@@ -34,12 +34,12 @@ import torch
 from torch import nn
 
 __all__ = [
-    "import_torchao", "cpu_features", "latency", "saved_size_bytes",
+    "import_torchao", "cpu_features", "latency", "compare_latency", "saved_size_bytes",
     "linear_weights_bytes", "compile_timed", "torchao_int8", "torchao_int8_embeddings",
     "Int8Embedding", "quantize_embeddings", "torch_ao_dynamic_int8", "Autocast",
-    "pt2e_static_int8", "exported_size_bytes", "keras_int8", "keras_saved_size_bytes",
-    "litert_full_int8", "litert_runner", "run_litert", "GPU_SCHEMES", "gpu_quantize",
-    "PT2EModels",
+    "PT2EModels", "pt2e_static_int8", "pt2e_dynamic_int8", "exported_size_bytes",
+    "keras_int8", "keras_saved_size_bytes", "litert_full_int8", "litert_runner",
+    "run_litert", "GPU_SCHEMES", "gpu_quantize",
 ]
 
 
@@ -115,7 +115,9 @@ def latency(fn, *args, warmup: int = 3, repeats: int = 10) -> dict:
         warmup: untimed calls before timing.
         repeats: timed calls (at least 1).
     Returns:
-        ``{"median": s, "iqr": s, "q1": s, "q3": s, "times": [s, ...]}`` in seconds.
+        ``{"median": s, "iqr": s, "q1": s, "q3": s, "min": s, "times": [s, ...]}`` in
+        seconds. The minimum is the least disturbed by other programs; the median and
+        the interquartile range (q3 - q1) say what a user sees and how much it varies.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, not {repeats}")
@@ -127,9 +129,43 @@ def latency(fn, *args, warmup: int = 3, repeats: int = 10) -> dict:
             start = time.perf_counter()
             fn(*args)
             times.append(time.perf_counter() - start)
+    return _summary(times)
+
+
+def compare_latency(candidates: dict, *args, warmup: int = 3,
+                    repeats: int = 10) -> dict:
+    """``latency`` of several callables on the same arguments, interleaved in rounds.
+
+    Each round calls every candidate once, so that another program that slows the
+    machine for a while slows all of them alike and the ratios stay fair (a laptop
+    with a browser open, a shared server).
+
+    Args:
+        candidates: ``{name: fn}``; each is called as ``fn(*args)``.
+        *args: the arguments.
+        warmup: untimed rounds first.
+        repeats: timed rounds (at least 1).
+    Returns:
+        ``{name: latency dict}`` with the keys of ``latency``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, not {repeats}")
+    times = {name: [] for name in candidates}
+    with torch.inference_mode():
+        for round_ in range(warmup + repeats):
+            for name, fn in candidates.items():
+                start = time.perf_counter()
+                fn(*args)
+                if round_ >= warmup:
+                    times[name].append(time.perf_counter() - start)
+    return {name: _summary(t) for name, t in times.items()}
+
+
+def _summary(times: list) -> dict:
+    """Median, quartiles, IQR and minimum of a list of durations (seconds)."""
     q1, q3 = np.percentile(times, [25, 75])
     return {"median": statistics.median(times), "iqr": float(q3 - q1),
-            "q1": float(q1), "q3": float(q3), "times": times}
+            "q1": float(q1), "q3": float(q3), "min": min(times), "times": times}
 
 
 def saved_size_bytes(obj) -> int:
@@ -146,10 +182,11 @@ def saved_size_bytes(obj) -> int:
     Returns:
         The size in bytes of the in-memory file.
     """
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    with torch.inference_mode(False):      # torchao's subclasses cannot detach in it
+        if isinstance(obj, nn.Module):
+            obj = obj.state_dict()
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
     return buffer.getbuffer().nbytes
 
 
@@ -355,7 +392,7 @@ class Autocast(nn.Module):
 class PT2EModels(NamedTuple):
     """What ``pt2e_static_int8`` returns: unpack as ``compiled, quantized, seconds``."""
 
-    compiled: object           # torch.compile'd (Inductor int8 kernels), already warm
+    compiled: object           # torch.compile'd (Inductor int8 kernels), already run
     quantized: nn.Module       # the converted graph: q/dq ops around float ops
     compile_seconds: float     # wall time of the compiled model's first call
 
@@ -375,9 +412,84 @@ def _x86_config(per_channel: bool, reduce_range: bool):
     return dataclasses.replace(config, weight=weight)
 
 
+def _export_for_pt2e(model: nn.Module, example_inputs):
+    """``torch.export`` the model for PT2E, dead code removed, or a clear RuntimeError.
+
+    Dead code matters: an unused output (BERT's pooler when only the token states are
+    used) leaves a Linear -> Tanh whose result nothing reads, and torchao 0.18's
+    X86InductorQuantizer fails on it with a bare IndexError.
+    """
+    try:
+        exported = torch.export.export(model.eval(), tuple(example_inputs)).module()
+    except Exception as exc:
+        raise RuntimeError(
+            f"torch.export could not capture {type(model).__name__} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). PT2E needs a "
+            "graph without data-dependent Python control flow; rewrite it with "
+            "torch.cond or quantize eagerly with torchao_int8.") from exc
+    exported.graph.eliminate_dead_code()
+    exported.recompile()
+    return exported
+
+
+def _drop_unused_tensors(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Delete the parameters and buffers the graph no longer reads, in place.
+
+    ``convert_pt2e`` adds the int8 weights as new buffers (``_frozen_param0``, ...)
+    and leaves the float weights they replace attached, unused: saved as is, the
+    "quantized" model would be larger than the float one.
+    """
+    used = {node.target for node in graph_module.graph.nodes if node.op == "get_attr"}
+    names = [name for name, _ in graph_module.named_parameters()]
+    names += [name for name, _ in graph_module.named_buffers()]
+    for name in names:
+        if name not in used:
+            owner_name, _, attr = name.rpartition(".")
+            owner = graph_module.get_submodule(owner_name) if owner_name \
+                else graph_module
+            delattr(owner, attr)
+    return graph_module
+
+
+def _pt2e_compile(quantized, example_inputs):
+    """``torch.compile`` a converted PT2E model with Inductor's freezing; run it once.
+
+    Freezing turns the weights into constants, so that Inductor's int8 patterns can
+    prepack them for oneDNN. On torch 2.13 with torchao 0.18,
+    ``torch.compile(..., options={"freezing": True})`` is not enough: the prepack ops
+    stay in the graph and compiling fails with ``UnsupportedOperatorException:
+    onednn.qconv_prepack.default``. Setting ``torch._inductor.config.freezing`` works;
+    it is patched around every call, so that a recompilation (a new input shape)
+    freezes too, and restored after.
+
+    Returns:
+        ``(run, seconds)``: the compiled callable and the time of its first call.
+    Raises:
+        RuntimeError: Inductor could not compile, with what to do.
+    """
+    compiled = torch.compile(quantized)
+
+    def run(*args):
+        with torch._inductor.config.patch(freezing=True):
+            return compiled(*args)
+
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            run(*example_inputs)                     # compiles here
+    except Exception as exc:
+        raise RuntimeError(
+            "torch.compile (Inductor, freezing) could not compile the PT2E int8 model "
+            f"on this machine ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). Inductor's CPU backend needs a C++ "
+            "compiler (g++ or clang); install one, or run the uncompiled `quantized` "
+            "model (correct, but at float speed).") from exc
+    return run, time.perf_counter() - start
+
+
 def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
                      per_channel: bool = True,
-                     reduce_range: bool = False) -> PT2EModels:
+                     reduce_range: bool | None = None) -> PT2EModels:
     """Static post-training int8 quantization with PT2E and ``X86InductorQuantizer``.
 
     The flow: ``torch.export.export(model, example_inputs).module()`` captures the
@@ -386,7 +498,8 @@ def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
     batches run through it; ``convert_pt2e`` replaces the observers by
     quantize/dequantize pairs with the scales observed (uint8 activations per tensor,
     int8 weights); ``torch.compile`` with Inductor's freezing pass then fuses each
-    dequantize -> conv/linear -> quantize into one oneDNN int8 kernel.
+    dequantize -> conv/linear -> quantize into one oneDNN int8 kernel (see
+    ``_pt2e_compile`` for why the freezing config is patched, not passed).
 
     Args:
         model: a float model in eval mode (BatchNorm in eval mode is folded).
@@ -396,8 +509,11 @@ def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
         per_channel: int8 weights per output channel (the default) or one scale per
             tensor. Inductor's int8 patterns match per-channel weights only: a
             per-tensor model stays in float with q/dq around it.
-        reduce_range: 7-bit activations, X86InductorQuantizer's advice for CPUs
-            without VNNI against int16 overflow.
+        reduce_range: 7-bit activations (uint8 0..127), X86InductorQuantizer's
+            advice for CPUs without VNNI: their u8 x s8 kernels add pairs of products
+            in int16, which saturates. None (the default) decides with
+            ``torchao.utils.should_reduce_range``: True exactly when the CPU has no
+            VNNI.
     Returns:
         ``PT2EModels(compiled, quantized, compile_seconds)``.
     Raises:
@@ -410,52 +526,95 @@ def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer)  # importing it registers Inductor's int8 x86 patterns
 
+    from torchao.utils import should_reduce_range
+
+    if reduce_range is None:
+        reduce_range = should_reduce_range(torch.device("cpu"))
     example_inputs = tuple(example_inputs)
-    try:
-        exported = torch.export.export(model.eval(), example_inputs).module()
-    except Exception as exc:
-        raise RuntimeError(
-            f"torch.export could not capture {type(model).__name__} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). PT2E needs a "
-            "graph without data-dependent Python control flow; rewrite it with "
-            "torch.cond or quantize eagerly with torchao_int8.") from exc
+    exported = _export_for_pt2e(model, example_inputs)
     quantizer = X86InductorQuantizer().set_global(_x86_config(per_channel,
                                                               reduce_range))
     prepared = prepare_pt2e(exported, quantizer)
     with torch.no_grad():
         for batch in calibration_batches:                  # observers record ranges
             prepared(*(batch if isinstance(batch, (tuple, list)) else (batch,)))
-    quantized = convert_pt2e(prepared)
-    try:
-        compiled, seconds = compile_timed(quantized, *example_inputs,
-                                          options={"freezing": True})
-    except Exception as exc:
-        raise RuntimeError(
-            "torch.compile (Inductor, freezing=True) could not compile the PT2E int8 "
-            f"model on this machine ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}). Inductor's CPU backend needs a C++ "
-            "compiler (g++ or clang) and oneDNN; install one, or run the uncompiled "
-            "`quantized` model (correct, but at float speed).") from exc
+    quantized = _drop_unused_tensors(convert_pt2e(prepared))
+    compiled, seconds = _pt2e_compile(quantized, example_inputs)
     return PT2EModels(compiled, quantized, seconds)
 
 
-def exported_size_bytes(model: nn.Module, example_inputs) -> int:
+def pt2e_dynamic_int8(model: nn.Module, example_inputs,
+                      reduce_range: bool | None = None) -> PT2EModels:
+    """Dynamic int8 quantization of the linear layers with PT2E, compiled by Inductor.
+
+    Like ``pt2e_static_int8`` but with ``is_dynamic=True``: no calibration (one run
+    of the example inputs lets the weight observers see the weights), each
+    linear layer's input is quantized to uint8 (one scale per tensor) at run time
+    from its own min and max; weights int8 per output channel. Inductor turns
+    each into oneDNN's int8 linear (``onednn.qlinear_pointwise``), which has AVX2
+    kernels as well as VNNI/AMX ones.
+
+    Args:
+        model: a float model in eval mode.
+        example_inputs: a tuple of inputs for export and the first compiled call.
+        reduce_range: 7-bit activations; None: True on CPUs without VNNI (see
+            ``pt2e_static_int8``).
+    Returns:
+        ``PT2EModels(compiled, quantized, compile_seconds)``.
+    Raises:
+        RuntimeError: as ``pt2e_static_int8``.
+    """
+    import_torchao()
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer, get_default_x86_inductor_quantization_config)
+
+    from torchao.utils import should_reduce_range
+
+    if reduce_range is None:
+        reduce_range = should_reduce_range(torch.device("cpu"))
+    example_inputs = tuple(example_inputs)
+    exported = _export_for_pt2e(model, example_inputs)
+    config = get_default_x86_inductor_quantization_config(
+        is_dynamic=True, reduce_range=reduce_range)
+    prepared = prepare_pt2e(exported, X86InductorQuantizer().set_global(config))
+    with torch.no_grad():
+        prepared(*example_inputs)            # the weight observers see the weights
+    quantized = _drop_unused_tensors(convert_pt2e(prepared))
+    compiled, seconds = _pt2e_compile(quantized, example_inputs)
+    return PT2EModels(compiled, quantized, seconds)
+
+
+def exported_size_bytes(model: nn.Module, example_inputs,
+                        weights_only: bool = False) -> int:
     """Bytes of ``torch.export.save`` of the exported model: the way to ship a PT2E one.
 
-    A converted PT2E model is a GraphModule whose folded int8 weights are constants of
-    the graph, not in its ``state_dict``; exporting it again and saving the
-    ExportedProgram writes the graph and those constants (a .pt2 zip archive).
+    A converted PT2E model is a GraphModule whose folded int8 weights are buffers
+    read by the graph; exporting it again and saving the ExportedProgram writes the
+    graph, those weights and a copy of the example inputs (a .pt2 zip archive). The
+    inputs are cloned first, so that a slice of a big tensor does not save all of it.
 
     Args:
         model: a module (a converted PT2E model, or a float one to compare).
         example_inputs: a tuple of inputs for export.
+        weights_only: count only the archive's weights and constants (no graph, no
+            sample inputs).
     Returns:
-        The size in bytes of the in-memory .pt2 file.
+        The size in bytes of the in-memory .pt2 file (or of its weights).
     """
-    program = torch.export.export(model, tuple(example_inputs))
+    import zipfile
+
+    example_inputs = tuple(x.clone() if torch.is_tensor(x) else x
+                           for x in example_inputs)
+    program = torch.export.export(model, example_inputs)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
-    return buffer.getbuffer().nbytes
+    if not weights_only:
+        return buffer.getbuffer().nbytes
+    with zipfile.ZipFile(buffer) as archive:
+        return sum(i.file_size for i in archive.infolist()
+                   if any(f"/data/{kind}/" in i.filename
+                          for kind in ("weights", "constants")))
 
 
 # ------------------------------------------------------------------- Keras and LiteRT

@@ -1,6 +1,7 @@
-"""What the checks of lesson 07's questions share: seeded inputs, the helpers that compare
-an answer with a reference and with a typical mistake, and a watcher of the integer
-arithmetic an answer runs (does a product overflow its dtype, does a float tensor appear).
+"""What the checks of lesson 07's questions share: seeded inputs, the helpers that
+compare an answer with a reference and with a typical mistake, and a watcher of the
+integer arithmetic an answer runs (does a product overflow its dtype, does a float
+tensor appear).
 """
 from __future__ import annotations
 
@@ -95,22 +96,37 @@ def _copies(*args):
     return [copy(a) for a in args]
 
 
-# ------------------------------------------------------------ watching integer arithmetic
+# ------------------------------------------------------------ watching the arithmetic
 SMALL_INTS = (torch.int8, torch.uint8, torch.int16, torch.int32)
-# The ATen ops whose integer result can wrap around: recomputed in int64 to see if it did.
+# The ATen ops whose integer result can wrap around: recomputed in int64 to see if it
+# did.
 _ARITHMETIC = frozenset({"add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "neg",
                          "mm", "bmm", "matmul", "addmm", "mv", "dot", "sum", "cumsum",
                          "einsum", "__lshift__", "bitwise_left_shift", "linear"})
 
 
+MATMULS = frozenset({"mm", "matmul", "addmm", "linear", "bmm", "einsum", "dot", "mv"})
+
+
 @dataclass
 class Watched:
     """What a watched answer computed: the integer ops whose result wrapped around, and
-    the floating-point tensors of at least ``min_float`` entries it made."""
+    the ops that returned a floating-point tensor."""
 
     min_float: int
     overflows: list[str] = field(default_factory=list)  # "int16 mm", "int32 mul", ...
-    floats: list[str] = field(default_factory=list)  # "mul -> float32 (4, 16)", ...
+    float_ops: list[tuple[str, str, int]] = field(default_factory=list)  # (op, text, n)
+
+    @property
+    def floats(self) -> list[str]:
+        """The float results of at least ``min_float`` entries, as "mul -> float32
+        (4, 16)"."""
+        return [text for _, text, n in self.float_ops if n >= self.min_float]
+
+    @property
+    def float_matmuls(self) -> list[str]:
+        """The matrix products computed in floating point, whatever their size."""
+        return [text for op, text, _ in self.float_ops if op in MATMULS]
 
 
 def _wide(a):
@@ -125,7 +141,8 @@ def _wide(a):
 def watching(min_float: int):
     """Run the block under a dispatch mode that records, in the yielded ``Watched``,
     every integer op whose result differs from the same op in int64 (it overflowed) and
-    every op that returns a floating tensor of ``min_float`` entries or more."""
+    every op that returns a floating tensor (``floats``: those of ``min_float``
+    entries or more)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     seen = Watched(min_float)
@@ -146,10 +163,10 @@ def watching(min_float: int):
                     and out.dtype in SMALL_INTS and out.shape == exact.shape
                     and not torch.equal(out.to(torch.int64), exact.to(torch.int64))):
                 seen.overflows.append(f"{str(out.dtype).replace('torch.', '')} {op}")
-            if (isinstance(out, torch.Tensor) and out.is_floating_point()
-                    and out.numel() >= seen.min_float):
-                seen.floats.append(f"{op} -> {str(out.dtype).replace('torch.', '')} "
-                                   f"{tuple(out.shape)}")
+            if isinstance(out, torch.Tensor) and out.is_floating_point():
+                text = (f"{op} -> {str(out.dtype).replace('torch.', '')} "
+                        f"{tuple(out.shape)}")
+                seen.float_ops.append((op, text, out.numel()))
             return out
 
     with Watch():
