@@ -54,6 +54,15 @@ def test_latency_gives_median_and_interquartile_range():
         qt.latency(lambda: None, repeats=0)
 
 
+def test_compare_latency_interleaves_the_candidates():
+    """Does compare_latency call the candidates in rounds, A B A B, and time each?"""
+    calls = []
+    r = qt.compare_latency({"a": lambda: calls.append("a"),
+                            "b": lambda: calls.append("b")}, warmup=1, repeats=3)
+    assert calls == ["a", "b"] * 4
+    assert set(r) == {"a", "b"} and len(r["a"]["times"]) == 3
+
+
 def test_latency_runs_under_inference_mode():
     """Is the timed function called under torch.inference_mode?"""
     seen = []
@@ -221,7 +230,7 @@ def test_pt2e_explains_a_model_export_cannot_capture():
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_pt2e_static_int8_is_close_and_smaller(per_channel):
     """Are the compiled and uncompiled PT2E int8 models within 5% (relative) of the
-    float CNN, and is the exported int8 program under half the float one?"""
+    float CNN, the float weights dropped, and the exported weights about 1/4?"""
     torch.manual_seed(0)
     model = _TinyCNN().eval()
     x = torch.randn(8, 1, 16, 16)
@@ -233,8 +242,20 @@ def test_pt2e_static_int8_is_close_and_smaller(per_channel):
         assert _rel_err(quantized(x), ref) < 0.05
         assert _rel_err(compiled(x), ref) < 0.05
     assert seconds > 0
-    size = qt.exported_size_bytes(quantized, (x,))
-    assert size / qt.exported_size_bytes(model, (x,)) < 0.5
+    assert qt.saved_size_bytes(quantized) / qt.saved_size_bytes(model) < 0.4
+    weights = qt.exported_size_bytes(quantized, (x,), weights_only=True)
+    assert weights / qt.exported_size_bytes(model, (x,), weights_only=True) < 0.35
+    assert weights < qt.exported_size_bytes(quantized, (x,))
+
+
+@pytest.mark.slow
+def test_pt2e_dynamic_int8_is_close():
+    """Is the PT2E dynamic int8 MLP, compiled, within 5% (relative) of float?"""
+    m = _mlp()
+    compiled, quantized, _ = qt.pt2e_dynamic_int8(m, (X,))
+    with torch.inference_mode():
+        assert _rel_err(compiled(X), m(X)) < 0.05
+        assert _rel_err(quantized(X), m(X)) < 0.05
 
 
 # ------------------------------------------------------------------ the GPU path
