@@ -313,4 +313,4 @@ def test_litert_full_int8_round_trip_agrees_with_keras(keras_models, int8_io):
     assert y.shape == ref.shape and y.dtype == np.float32
     assert np.abs(y - ref).max() / np.abs(ref).max() < 0.1
     assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.8
-    assert len(model_bytes) < qt.keras_saved_size_bytes(cnn)
+    assert len(model_bytes) < qt.keras_weights_bytes(cnn)

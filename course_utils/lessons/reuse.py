@@ -8,7 +8,8 @@ otherwise trained here, briefly, with the earlier lesson's recipe, and said so.
   ``06_sst2_full_finetune``).
 
 The earlier lessons save with ``save_fashion_cnn`` / ``save_sst2_classifier``, which
-record the settings a later lesson checks.
+record the settings a later lesson checks (lesson 06 does; lesson 03 does not yet, so
+``fashion_cnn`` trains its short version unless a model was saved by hand).
 """
 from __future__ import annotations
 
