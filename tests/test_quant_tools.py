@@ -3,7 +3,7 @@
 Tiny models, no downloads. Each tool's output is compared with the float model's within
 a stated tolerance, saved sizes are checked to shrink as int8 should (about 4x on the
 weights), and the unsupported cases must fail with a clear message. The tests that
-compile with Inductor or convert with LiteRT are marked slow.
+compile with Inductor are marked slow (seconds each, more with a cold cache).
 """
 from __future__ import annotations
 
@@ -301,7 +301,6 @@ def test_keras_int8_quantizes_dense_layers_and_stays_close(keras_models):
     assert len(done_c) == 1 and len(skipped_c) == 1 and "conv" in skipped_c[0]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("int8_io", [False, True])
 def test_litert_full_int8_round_trip_agrees_with_keras(keras_models, int8_io):
     """Does the int8 LiteRT model, run through run_litert, give the Keras model's

@@ -6,21 +6,19 @@ import torch
 from course_utils.lessons import reuse
 from course_utils.lessons.cnn import SmallCNN
 
-pytestmark = pytest.mark.data
-
-
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def tiny_fashion():
+@pytest.fixture()
+def tiny_fashion(shared_data):
     train, _, test = reuse.fashion_splits(num_val=100, num_train=256, num_test=64)
     return train, test
 
 
+@pytest.mark.data
 def test_fashion_cnn_trains_when_the_cache_is_empty(cache, tiny_fashion):
     """With nothing cached, is the CNN trained here, and does the message say so?"""
     train, _ = tiny_fashion
@@ -29,6 +27,7 @@ def test_fashion_cnn_trains_when_the_cache_is_empty(cache, tiny_fashion):
     assert "trained here for 1 epoch" in how and "no cached" in how
 
 
+@pytest.mark.data
 def test_fashion_cnn_comes_from_the_cache_in_the_same_mode_only(cache, tiny_fashion):
     """Is lesson 03's saved model used (same weights) in its mode, and refused in
     another?"""
@@ -44,6 +43,7 @@ def test_fashion_cnn_comes_from_the_cache_in_the_same_mode_only(cache, tiny_fash
     assert "trained here" in how and "mode='full' (wanted 'smoke')" in how
 
 
+@pytest.mark.data
 def test_other_widths_are_refused(cache, tiny_fashion):
     """Is a lesson-03 model of other widths (a GPU run) refused, not loaded wrongly?"""
     train, _ = tiny_fashion
