@@ -13,10 +13,13 @@ embedding table ``(V, D)``, images NCHW ``(B, C, H, W)`` in PyTorch and NHWC
 ``(B, H, W, C)`` in Keras/LiteRT.
 
 What runs where (torch 2.13, torchao 0.18, keras 3.15, TF 2.21, ai-edge-litert 2.3):
-int8 on the CPU works everywhere, but the speed depends on the instruction set;
-int8 matrix products are fast with AVX-512 VNNI or AMX and are emulated with AVX2 alone
-(``cpu_features`` says which the machine has). float8 needs a CUDA GPU of compute
-capability 8.9 or more (``gpu_quantize``).
+every int8 path here runs on any x86 CPU, but its speed depends on the kernels behind
+it and the instruction set (``cpu_features``). On an AVX2-only CPU (no AVX-512, VNNI
+or AMX) lesson 07 measured: torchao's int8 x int8 product (``torch._int_mm``) some
+20x slower than float32, eager or compiled; fbgemm (``torch.ao`` dynamic), oneDNN
+(PT2E under Inductor) and LiteRT's XNNPACK have AVX2 int8 kernels and are faster than
+float32 on large layers; bfloat16 is several times slower than float32 (no native
+bf16). float8 needs a CUDA GPU of compute capability 8.9 or more (``gpu_quantize``).
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ __all__ = [
     "linear_weights_bytes", "compile_timed", "torchao_int8", "torchao_int8_embeddings",
     "Int8Embedding", "quantize_embeddings", "torch_ao_dynamic_int8", "Autocast",
     "PT2EModels", "pt2e_static_int8", "pt2e_dynamic_int8", "exported_size_bytes",
-    "keras_int8", "keras_weights_bytes", "litert_full_int8", "litert_runner",
-    "run_litert", "GPU_SCHEMES", "gpu_quantize",
+    "keras_int8", "keras_weights_bytes", "keras_saved_size_bytes", "litert_full_int8",
+    "litert_runner", "run_litert", "GPU_SCHEMES", "gpu_quantize",
 ]
 
 
@@ -241,7 +244,9 @@ def torchao_int8(model: nn.Module, mode: str = "dynamic",
     quantize each input row (token) to int8 at run time and multiply int8 by int8
     (``torch._int_mm``) into int32. ``mode="weight_only"``: ``Int8WeightOnlyConfig``,
     whose layers convert the int8 weight back to the input's float type and multiply
-    in float: smaller, not faster by itself.
+    in float: smaller, not faster by itself. On the CPU, ``torch._int_mm`` is fast
+    only with AMX or AVX-512 VNNI; with AVX2 alone it is about 20x slower than a
+    float32 product, and ``torch.compile`` calls the same kernel.
 
     Args:
         model: the model, modified in place (``copy.deepcopy`` it first to keep it).
@@ -355,8 +360,11 @@ def torch_ao_dynamic_int8(model: nn.Module):
 
     Replaces each ``nn.Linear`` by ``torch.ao.nn.quantized.dynamic.Linear`` (int8
     weights per tensor, activations quantized per batch at run time, fbgemm/x86
-    kernels). torch 2.13 warns that ``torch.ao.quantization`` is deprecated in favour
-    of torchao's ``quantize_``; this returns those warnings instead of printing them.
+    kernels, which have AVX2 int8 code: on an AVX2-only CPU the fastest int8 path
+    of this module). torch 2.13 warns "torch.ao.quantization is deprecated and will
+    be removed in 2.10" (sic: still there in 2.13), pointing to torchao's
+    ``quantize_``, plus a warning that quantized tensor dtypes (``torch.qint8``, ...)
+    are deprecated; this returns the warnings instead of printing them.
 
     Args:
         model: the float model (not modified: quantize_dynamic copies it).
@@ -391,7 +399,7 @@ class Autocast(nn.Module):
 
 # ------------------------------------------------------------- PT2E static int8 (x86)
 class PT2EModels(NamedTuple):
-    """What ``pt2e_static_int8`` returns: unpack as ``compiled, quantized, seconds``."""
+    """What the ``pt2e_*`` functions return: ``compiled, quantized, seconds``."""
 
     compiled: object           # torch.compile'd (Inductor int8 kernels), already run
     quantized: nn.Module       # the converted graph: q/dq ops around float ops
@@ -504,8 +512,9 @@ def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
 
     Args:
         model: a float model in eval mode (BatchNorm in eval mode is folded).
-        example_inputs: a tuple of inputs for export and the first compiled call; the
-            compiled model is specialised to their shapes.
+        example_inputs: a tuple of inputs for export and the first compiled call;
+            both models are specialised to their shapes (another batch size fails a
+            guard: quantize once per shape).
         calibration_batches: an iterable of input tensors (or tuples of them).
         per_channel: int8 weights per output channel (the default) or one scale per
             tensor. Inductor's int8 patterns match per-channel weights only: a
@@ -553,7 +562,8 @@ def pt2e_dynamic_int8(model: nn.Module, example_inputs,
     linear layer's input is quantized to uint8 (one scale per tensor) at run time
     from its own min and max; weights int8 per output channel. Inductor turns
     each into oneDNN's int8 linear (``onednn.qlinear_pointwise``), which has AVX2
-    kernels as well as VNNI/AMX ones.
+    kernels as well as VNNI/AMX ones. The exported graph is specialised to the
+    example shapes: quantize once per input shape.
 
     Args:
         model: a float model in eval mode.
@@ -666,6 +676,18 @@ def keras_weights_bytes(model) -> int:
     copies of the weights), which says nothing about the model.
     """
     return int(sum(np.asarray(v).nbytes for v in model.weights))
+
+
+def keras_saved_size_bytes(model) -> int:
+    """Bytes of the model saved as a ``.keras`` archive (architecture and weights; a
+    compiled, trained model's archive holds its optimizer state too: see
+    ``keras_weights_bytes``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return os.path.getsize(path)
 
 
 def litert_full_int8(keras_model, representative_batches, int8_io: bool = False):
