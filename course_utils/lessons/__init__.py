@@ -19,7 +19,10 @@ module             lesson  what it holds
                            quantization with the straight-through estimator
 ``quant_tools``    07      the maintained tools measured: torchao, PT2E, torch.ao, Keras,
                            LiteRT; latency and saved size
-``reuse``          07, 08  earlier lessons' models from the course cache, or retrained
+``distill``        08      soft targets, the distillation loss, cached teacher logits,
+                           the MLP students and their loop, paired comparisons over seeds
+``reuse``          07, 08  earlier lessons' models from the course cache, or retrained,
+                           and lesson 03's training recipe
 =================  ======  ==============================================================
 
 The layout shows the course: the checks (``course_utils.grading.checks``) import the taught code,

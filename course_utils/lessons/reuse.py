@@ -10,6 +10,8 @@ otherwise trained here, briefly, with the earlier lesson's recipe, and said so.
 The earlier lessons save with ``save_fashion_cnn`` / ``save_sst2_classifier``, which
 record the settings a later lesson checks (lesson 06 does; lesson 03 does not yet, so
 ``fashion_cnn`` trains its short version unless a model was saved by hand).
+``train_cnn`` is lesson 03's recipe; lesson 08 trains its MNIST teacher with it (digits are
+not mirrored: ``hflip=False``).
 """
 from __future__ import annotations
 
@@ -49,17 +51,17 @@ def fashion_splits(num_val: int = 5000, num_train: int | None = None,
             image_dataset(np.array(X_test), np.array(y_test)))
 
 
-def train_fashion_cnn(model, train_ds, num_epochs: int, device, seed: int = 0,
-                      batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-2,
-                      warmup_fraction: float = 0.1, max_shift: int = 2):
+def train_cnn(model, train_ds, num_epochs: int, device, seed: int = 0,
+              batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-2,
+              warmup_fraction: float = 0.1, max_shift: int = 2, hflip: bool = True):
     """Lesson 03's recipe: AdamW, linear warmup then cosine decay, random shifts and
-    mirroring. Returns the seconds it took."""
+    (for clothes, not digits: ``hflip``) mirroring. Returns the seconds it took."""
     from ..data import make_loader
     from ..train import fit
     from .cnn import Augmented
     from .optim import cosine_warmup
 
-    loader = make_loader(Augmented(train_ds, max_shift, True), batch_size, shuffle=True,
+    loader = make_loader(Augmented(train_ds, max_shift, hflip), batch_size, shuffle=True,
                          seed=seed, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     total = num_epochs * len(loader)
@@ -97,7 +99,7 @@ def fashion_cnn(train_ds, device, smoke: bool, epochs: int, seed: int = 0):
             f"accuracy {s['test_accuracy']:.4f} there)")
     seed_everything(seed)
     model = SmallCNN(widths=FASHION_WIDTHS).to(device)
-    seconds = train_fashion_cnn(model, train_ds, epochs, device, seed)
+    seconds = train_cnn(model, train_ds, epochs, device, seed)
     return model.eval(), (f"lesson 03's SmallCNN trained here for {epochs} epoch(s) in "
                           f"{seconds:.0f} s, lesson 03 trains 10 ({found.message})")
 
