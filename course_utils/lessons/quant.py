@@ -358,6 +358,18 @@ def input_absmax(model: nn.Module, names, run) -> dict[str, torch.Tensor]:
     return found
 
 
+def smoothing_factors(absmax: torch.Tensor, weight: torch.Tensor,
+                      alpha: float = 0.5) -> torch.Tensor:
+    """SmoothQuant's λ_c = max|x_c|^α / max_j |w_jc|^(1-α), feature by feature.
+
+    ``absmax`` (d_in,) is the input's max |x_c| (``input_absmax``), ``weight``
+    (d_out, d_in) the Linear's weight, or several stacked along d_out when one input
+    feeds several layers (q, k, v). Every factor is at least 1e-5 (a feature that is
+    always 0 keeps a finite scale)."""
+    w_max = weight.detach().abs().amax(dim=0).clamp_min(1e-5)              # (d_in,)
+    return (absmax.clamp_min(1e-5) ** alpha / w_max ** (1 - alpha)).clamp_min(1e-5)
+
+
 def smooth_quant(model: nn.Module, absmax: dict, alpha: float = 0.5) -> nn.Module:
     """A copy of ``model`` in which each named Linear's input feature c is divided by
     λ_c = max|x_c|^α / max_j |w_jc|^(1-α) and the weight's column c multiplied by it
@@ -367,8 +379,7 @@ def smooth_quant(model: nn.Module, absmax: dict, alpha: float = 0.5) -> nn.Modul
     model = copy.deepcopy(model)
     for name, amax in absmax.items():
         linear = model.get_submodule(name)
-        w_max = linear.weight.detach().abs().amax(dim=0).clamp_min(1e-5)   # (d_in,)
-        lam = (amax.clamp_min(1e-5) ** alpha / w_max ** (1 - alpha)).clamp_min(1e-5)
+        lam = smoothing_factors(amax, linear.weight, alpha)                 # (d_in,)
         with torch.no_grad():
             linear.weight.mul_(lam)                                         # W diag(λ)
         parent, _, child = name.rpartition(".")

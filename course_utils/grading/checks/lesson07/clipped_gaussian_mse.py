@@ -57,6 +57,9 @@ def mistaken_mse(bits: int, c: float, sigma: float) -> dict[str, float]:
         "s^2/6": s * s / 6.0 * inside + clip,
         "one tail": s * s / 12.0 * inside + clip / 2.0,
         "c in sigmas": reference_mse(bits, c * sigma, sigma),
+        "not standardised": (s * s / 12.0 * (1.0 - 2.0 * _tail(c))
+                             + 2.0 * ((sigma ** 2 + c ** 2) * _tail(c)
+                                      - c * sigma * _pdf(c))),
         "2^b bins": (2 * c / 2 ** bits) ** 2 / 12.0 * inside + clip,
         "2^b - 1 steps": (2 * c / (2 ** bits - 1)) ** 2 / 12.0 * inside + clip,
     }
@@ -161,8 +164,10 @@ def _(clipped_gaussian_mse):
              "0.05 at c = 0.12 clips at 2.4 sigma. Work with c / sigma where a "
              "standard normal is needed.")
 def _(clipped_gaussian_mse):
-    _judge(clipped_gaussian_mse, ["c in sigmas"], "c is taken as a number of sigmas "
-           "(the threshold used is c * sigma).", 4, 1.0, 0.5)
+    _judge(clipped_gaussian_mse, ["c in sigmas", "not standardised"], "c is taken "
+           "as a number of sigmas (the threshold used is c * sigma, or the standard "
+           "normal's tail and density are taken at c, not at c / sigma).", 4, 1.0,
+           0.5)
 
 
 @q.case("the step of the stated grid: 2^(bits-1) - 1 levels each side of 0",

@@ -17,8 +17,8 @@ def layers(seed: int, c_in: int, c_out: int, k: int = 3, stride: int = 1,
            padding: int = 1, groups: int = 1, bias: bool = True, eps: float = 1e-5,
            var_low: float = 0.2):
     """A seeded Conv2d and the BatchNorm2d after it, as training leaves them: the BN's
-    gain, shift and running statistics far from their initial 1, 0, 0, 1. The BN is
-    in eval mode (inference)."""
+    gain, shift and running statistics far from their initial 1, 0, 0, 1. Both are
+    in eval mode (inference), as fuse_conv_bn_eval requires."""
     conv = seeded(seed, lambda: nn.Conv2d(c_in, c_out, k, stride=stride,
                                           padding=padding, groups=groups, bias=bias))
     bn = nn.BatchNorm2d(c_out, eps=eps)
@@ -29,7 +29,7 @@ def layers(seed: int, c_in: int, c_out: int, k: int = 3, stride: int = 1,
         bn.running_mean.copy_(0.5 * torch.randn(c_out, generator=g))
         bn.running_var.copy_(var_low + torch.rand(c_out, generator=g))
     bn.num_batches_tracked.fill_(100)
-    return conv, bn.eval()
+    return conv.eval(), bn.eval()
 
 
 def images(seed: int, c_in: int, size: int = 9) -> torch.Tensor:
@@ -85,6 +85,7 @@ def _copy_layers(conv, bn):
                       conv.stride, conv.padding, conv.dilation, conv.groups,
                       conv.bias is not None)
     conv2.load_state_dict(conv.state_dict())
+    conv2.train(conv.training)
     bn2 = nn.BatchNorm2d(bn.num_features, eps=bn.eps, momentum=bn.momentum)
     bn2.load_state_dict(bn.state_dict())
     return conv2, bn2.train(bn.training)

@@ -34,6 +34,8 @@ def _qparams(lo, hi, qmin: int, qmax: int, include_zero=True, clamp=True,
         zero_point = qmin - torch.round(offset)
     elif rounding == "trunc":
         zero_point = qmin - torch.trunc(offset)
+    elif rounding in ("floor", "ceil"):  # of the zero point itself, qmin - lo / s
+        zero_point = getattr(torch, rounding)(qmin - offset)
     else:  # not rounded at all
         zero_point = qmin - offset
     if clamp:
@@ -67,6 +69,8 @@ def mistaken_qparams(w, qmin: int, qmax: int) -> dict[str, tuple]:
         "no zero, no clamp": _qparams(lo, hi, qmin, qmax, include_zero=False,
                                       clamp=False),
         "truncated": _qparams(lo, hi, qmin, qmax, rounding="trunc"),
+        "floor": _qparams(lo, hi, qmin, qmax, rounding="floor"),
+        "ceil": _qparams(lo, hi, qmin, qmax, rounding="ceil"),
         "not rounded": _qparams(lo, hi, qmin, qmax, rounding="none"),
         "scale one": _qparams(lo, hi, qmin, qmax, eps="one"),
     }
@@ -213,11 +217,13 @@ def _(per_channel_qparams):
 @q.case("the zero point is rounded to the nearest integer",
         hint="The zero point must be an integer of the grid, so that 0 is represented "
              "exactly; round to the nearest one. Casting with .long() or int() "
-             "truncates towards zero instead.")
+             "truncates towards zero instead, and floor or ceil always round one "
+             "way.")
 def _(per_channel_qparams):
     w = weights(5, (12, 20), offset=1.5)
-    _judge(per_channel_qparams, ["truncated", "not rounded"], "the zero point is not "
-           "rounded to the nearest integer (truncated, or not rounded at all).",
+    _judge(per_channel_qparams, ["truncated", "floor", "ceil", "not rounded"],
+           "the zero point is not rounded to the nearest integer (truncated, rounded "
+           "down or up, or not rounded at all).",
            w, 0, 255)
 
 

@@ -67,16 +67,25 @@ def mistaken_sizes(state_dict, bits: int, group_size: int) -> dict[str, int]:
     packed = lambda rows, n: rows * math.ceil(n * bits / 8)  # noqa: E731
     scales = lambda n: SCALE_BYTES * math.ceil(n / group_size)  # noqa: E731
     floats = lambda name, t: t.is_floating_point()  # noqa: E731
+    named = lambda name, t: (name.split(".")[-1] == "weight"  # noqa: E731
+                             and t.is_floating_point())
     return {
         "no scales": total(packed, lambda n: 0),
         "a byte a value": total(lambda rows, n: rows * n, scales),
         "float32 scales": total(packed, lambda n: 4 * math.ceil(n / group_size)),
         "floor groups": total(packed, lambda n: SCALE_BYTES * (n // group_size)),
+        "groups over the tensor": total(
+            lambda rows, n: (rows * math.ceil(n * bits / 8)
+                             + SCALE_BYTES * math.ceil(rows * n / group_size)),
+            lambda n: 0),
         "packed over the tensor": total(lambda rows, n: math.ceil(rows * n * bits / 8),
                                         scales),
         "every floating tensor": total(packed, scales, floats),
         "every floating tensor (each)": total(packed, scales, floats, "each"),
         "every floating tensor (last)": total(packed, scales, floats, "last"),
+        "every weight": total(packed, scales, named),
+        "every weight (each)": total(packed, scales, named, "each"),
+        "every weight (last)": total(packed, scales, named, "last"),
         "others at float32": reference_quantized_size(
             {k: (v if is_quantized(k, v) else v.float()) for k, v in
              state_dict.items()}, bits, group_size),
@@ -215,6 +224,12 @@ def _(quantized_size):
         raise CheckFailure(f"{what} returned {got:,} bytes, expected {ref:,}: every "
                            "floating tensor (biases, BatchNorm statistics, the 4-D "
                            "convolution weight) is counted as quantized.")
+    if got in (wrong["every weight"], wrong["every weight (each)"],
+               wrong["every weight (last)"]):
+        raise CheckFailure(f"{what} returned {got:,} bytes, expected {ref:,}: every "
+                           "entry named weight is counted as quantized, whatever its "
+                           "number of axes (the BatchNorm's 1-D weight, the 4-D "
+                           "convolution weight).")
     raise CheckFailure(f"{what} returned {got:,} bytes, expected {ref:,}.", basic=True)
 
 
@@ -227,10 +242,19 @@ def _(quantized_size):
 
 
 @q.case("a shorter last group has a scale too",
-        hint="When group_size does not divide the row, the values left over form one "
-             "more, shorter group, with its own scale: the number of groups of a row "
-             "is rounded up, not down.")
+        hint="Groups are counted row by row, and a group never runs on into the next "
+             "row: when group_size does not divide the row, the values left over form "
+             "one more, shorter group, with its own scale. The number of groups of a "
+             "row is rounded up, not down.")
 def _(quantized_size):
+    sd = block().state_dict()
+    if _answer(quantized_size, block(), 8, 40, "block") == mistaken_sizes(
+            sd, 8, 40)["groups over the tensor"]:
+        raise CheckFailure(f"{_what(sd, 8, 40, 'block')} returned "
+                           f"{mistaken_sizes(sd, 8, 40)['groups over the tensor']:,} "
+                           f"bytes, expected {reference_quantized_size(sd, 8, 40):,}: "
+                           "the groups are counted over the whole tensor, as if a "
+                           "group could run on from one row into the next.")
     _judge(quantized_size, "floor groups", "the last, shorter group of a row has no "
            "scale (the number of groups is rounded down).", block(), 8, 40, "block")
 
