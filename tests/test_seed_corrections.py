@@ -57,6 +57,8 @@ L02 = "02_backpropagation.ipynb"
 L03 = "03_convolutional_networks.ipynb"
 L04 = "04_recurrent_networks.ipynb"
 L05 = "05_self_attention.ipynb"
+L07 = "07_quantization.ipynb"
+L08 = "08_distillation.ipynb"
 
 CORRECTIONS = [
     Correction(
@@ -174,6 +176,17 @@ CORRECTIONS = [
         L05, "attention weights as an explanation",
         (("004", "Attention weights 是一种可视化工具，可以 highlight 模型在输入数据上的注意力权重"),),
         ("jain2019", "a hypothesis about the model")),
+    Correction(
+        L07, "quantization reduces memory, not the computational complexity",
+        (("004", "用于将浮点数参数转换为整数参数，以减少内存使用和计算复杂度"),),
+        ("The computational complexity does not change",
+         "Quantization stores weights, and optionally activations, on a grid of")),
+    Correction(
+        L08, "distillation trains a small model; it reduces no model's complexity",
+        (("004", "知识蒸馏是一种技术，用于将一个大型模型的知识迁移到一个小型模型中。"
+                 "这可以降低模型的复杂性，并使它适用于边缘设备和移动设备"),),
+        ("Distillation reduces no model's complexity",
+         "Knowledge distillation is a way to train a model, the student, of an")),
 ]
 LESSONS = sorted({c.lesson for c in CORRECTIONS})
 

@@ -88,7 +88,10 @@ def teacher_logits(model, X, batch_size: int = 1024, device=None, pad_last=False
 class MLP(nn.Sequential):
     """784 -> hidden -> ... -> 10 with ReLU (and dropout if asked): the students.
 
-    Takes images (N, 1, 28, 28) or rows (N, 784)."""
+    Takes images (N, 1, 28, 28) or rows (N, 784). The weights start Glorot-uniform
+    with zero biases, as Keras's ``Dense`` does: PyTorch's default for ``Linear``
+    (uniform with bound 1/sqrt(fan_in)) gave these students about 48 more test errors
+    out of 10,000 over 3 seeds (784-50-50-10, 10 epochs, all labels)."""
 
     def __init__(self, hidden=(100, 100), in_features: int = 784, num_classes: int = 10,
                  dropout: float = 0.0):
@@ -101,6 +104,10 @@ class MLP(nn.Sequential):
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
         self.hidden = tuple(hidden)
+        for layer in self:
+            if isinstance(layer, nn.Linear):  # Keras's Dense default, not PyTorch's
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
 
 @dataclass
