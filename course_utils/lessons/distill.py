@@ -6,7 +6,8 @@
 - ``MLP`` and ``train_student``: the student and its training loop on tensors held in
   memory (cached teacher logits, labels where there are any: -1 marks an unlabelled
   example of a transfer set);
-- ``test_errors``, ``errors_per_class``: errors out of the test set, as the paper counts;
+- ``test_errors``, ``errors_per_class``: errors out of the test set, as the paper
+  counts;
 - ``paired_summary``: mean and standard error of per-seed paired differences.
 
 Symbols as in the lesson (Hinton et al. write z, v, q, p, T and N for the first six):
@@ -40,7 +41,8 @@ def distillation_loss(student_logits, teacher_logits, labels, tau: float = 4.0,
     """gamma tau^2 KL(p_t || p_s) + (1 - gamma) CE(y, softmax(z_s)), batch mean.
 
     Args:
-        student_logits: z_s, (N, n_c); teacher_logits: z_t, (N, n_c), not differentiated;
+        student_logits: z_s, (N, n_c); teacher_logits: z_t, (N, n_c), not
+            differentiated;
         labels: (N,) int64 class ids, ``UNLABELLED`` (-1) where there is no label. The
             hard term sums over labelled rows and divides by N, so a batch of a transfer
             set weighs its few labels by their share.
@@ -62,7 +64,8 @@ def distillation_loss(student_logits, teacher_logits, labels, tau: float = 4.0,
 
 @torch.no_grad()
 def teacher_logits(model, X, batch_size: int = 1024, device=None, pad_last=False):
-    """The model's logits for every row of X, in order, in eval mode, float32 on the CPU.
+    """The model's logits for every row of X, in order, in eval mode, float32 on the
+    CPU.
 
     Computed once and reused for every student and seed: the teacher does not change.
     The model's train/eval mode is restored afterwards. ``pad_last`` pads the last
@@ -174,7 +177,8 @@ def train_student(model, X, labels, teacher=None, tau: float = 4.0, alpha: float
 
 @torch.no_grad()
 def predict_classes(model, X, batch_size: int = 2048, bias=None):
-    """Arg-max class of every row (eval mode); ``bias`` (n_c,) is added to the logits."""
+    """Arg-max class of every row (eval mode); ``bias`` (n_c,) is added to the
+    logits."""
     model.eval()
     device = next(model.parameters()).device
     out = []
@@ -216,7 +220,10 @@ def paired_summary(a, b) -> Paired:
     if n < 2:
         raise ValueError("a standard error needs at least 2 seeds")
     se = d.std(ddof=1) / math.sqrt(n)
-    t = d.mean() / se if se > 0 else math.copysign(math.inf, d.mean()) if d.mean() else 0.0
+    if se > 0:
+        t = d.mean() / se
+    else:                       # every difference equal: infinitely sure, or no gain
+        t = math.copysign(math.inf, d.mean()) if d.mean() else 0.0
     return Paired(float(d.mean()), float(se), float(t), n)
 
 
