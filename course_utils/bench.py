@@ -74,7 +74,9 @@ def run_notebook(path: Path, full: bool, timeout: int, save_to: Path | None = No
     os.close(fd)
     saved = {k: os.environ.get(k) for k in ("COURSE_SMOKE", RESULTS_FILE_ENV, "MPLBACKEND")}
     os.environ[RESULTS_FILE_ENV] = results_file
-    os.environ["MPLBACKEND"] = "Agg"
+    # Agg draws nothing into the notebook; a saved notebook is read for its figures
+    os.environ["MPLBACKEND"] = ("module://matplotlib_inline.backend_inline"
+                                if save_to is not None else "Agg")
     if full:
         os.environ.pop("COURSE_SMOKE", None)
     else:

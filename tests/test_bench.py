@@ -57,10 +57,11 @@ def test_markdown_table_empty_says_how_to_fill_it():
 
 @pytest.mark.slow
 def test_bench_saves_executed_notebooks_with_outputs(tmp_path):
-    """Does --save-executed write each executed notebook with its outputs, a failing one too
-    (showing the error), without touching the lesson notebooks themselves?"""
+    """Does --save-executed write each executed notebook with its outputs, figures included,
+    a failing one too (showing the error), without touching the lesson notebooks themselves?"""
     (tmp_path / "notebooks").mkdir()
-    _lesson(tmp_path / "notebooks" / "01_ok.ipynb", "print('epoch 1/1')")
+    _lesson(tmp_path / "notebooks" / "01_ok.ipynb",
+            "print('epoch 1/1')\nimport matplotlib.pyplot as plt\nplt.plot([0, 1])")
     _lesson(tmp_path / "notebooks" / "02_broken.ipynb", "raise RuntimeError('boom')")
     from course_utils.cli import main
 
@@ -70,6 +71,8 @@ def test_bench_saves_executed_notebooks_with_outputs(tmp_path):
     assert status == 1
     ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
     assert "epoch 1/1" in ok.cells[0].outputs[0]["text"]
+    kinds = [k for o in ok.cells[0].outputs for k in o.get("data", {})]
+    assert "image/png" in kinds, "the saved notebook lost its figure"
     broken = nbformat.read(out / "02_broken.ipynb", as_version=4)
     assert broken.cells[0].outputs[0]["ename"] == "RuntimeError"
     source = nbformat.read(tmp_path / "notebooks" / "01_ok.ipynb", as_version=4)
