@@ -832,3 +832,63 @@ def test_checks_run_well_within_their_time_limits(qid):
     elapsed = time.process_time() - start
     assert result.score == 1
     assert elapsed < get_question(qid).timeout / 4, elapsed
+
+
+# ------------------------------------------------------------ found by a learner trial
+def _first_core(result):
+    return next(c for c in result.cases if c.kind == "core")
+
+
+def test_distillation_loss_names_hard_terms_on_unlabelled_rows():
+    """Is a hard term taken on every row (y = -1 indexing the last class) named?"""
+    def hard_everywhere(z, v, y, tau, alpha):
+        log_ps, log_pt = _log_softmax(z / tau), _log_softmax(v / tau)
+        kl = (np.exp(log_pt) * (log_pt - log_ps)).sum(1)
+        ce = -_log_softmax(z)[np.arange(len(y)), y]
+        return float((alpha * tau * tau * kl + (1 - alpha) * ce).mean())
+
+    result = run("08.distillation_loss", hard_everywhere)
+    assert "labelled -1 have a hard term" in _first_core(result).message
+    assert result.score < 1
+
+
+def test_distillation_loss_names_a_kl_averaged_over_the_classes():
+    """Is a soft term divided by N n_c (F.kl_div's reduction="mean") named?"""
+    def kl_mean(z, v, y, tau, alpha):
+        log_ps, log_pt = _log_softmax(z / tau), _log_softmax(v / tau)
+        kl = (np.exp(log_pt) * (log_pt - log_ps)).mean(1)
+        picked = np.take_along_axis(_log_softmax(z), np.maximum(y, 0)[:, None], 1)
+        ce = np.where(y >= 0, -picked[:, 0], 0.0)
+        return float((alpha * tau * tau * kl + (1 - alpha) * ce).mean())
+
+    result = run("08.distillation_loss", kl_mean)
+    assert "number of classes" in _first_core(result).message
+    assert result.score < 1
+
+
+@pytest.mark.parametrize("power, word", [(1, "leaves a factor tau"),
+                                         (2, "tau^2 factor is missing")])
+def test_distillation_grad_names_a_missing_power_of_tau(power, word):
+    """Is a soft gradient tau or tau^2 times too small named?"""
+    def answer(z, v, y, tau, alpha):
+        good = grad_by_autograd(z, v, y, tau, alpha)
+        soft = grad_by_autograd(z, v, y, tau, 1.0) * alpha
+        return good - soft + soft / tau ** power
+
+    result = run("08.distillation_grad", answer)
+    assert word in _first_core(result).message
+    assert result.score < 1
+
+
+def test_seeds_needed_does_not_blame_ddof_for_a_floor():
+    """When rounding down and ddof=0 give the same whole number, are both named, so
+    that a learner who rounded down is not told to fix the standard deviation?"""
+    def floor(errors_a, errors_b, k=2.0):
+        d = np.subtract(errors_a, errors_b).astype(float)
+        return max(2, int((k * d.std(ddof=1) / d.mean()) ** 2))
+
+    with np.errstate(all="ignore"):
+        result = run("08.seeds_needed", floor)
+    message = _first_core(result).message
+    assert "not rounded up" in message and "divides by n" in message
+    assert result.score < 1

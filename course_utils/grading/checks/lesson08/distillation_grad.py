@@ -34,6 +34,10 @@ def mistaken_grad(z, v, y, tau, alpha, how: str) -> np.ndarray:
         scale = 1.0
     elif how == "tau^2":
         soft = soft * tau
+    elif how == "no tau":  # neither the tau^2 nor the chain rule's 1/tau
+        soft = soft / tau
+    elif how == "no tau^2":
+        soft = soft / tau ** 2
     elif how == "p - q":
         soft = -soft
     elif how == "hard at tau":
@@ -62,6 +66,12 @@ MESSAGES = {
     "tau^2": lambda n, tau: (f"your soft gradient is {tau:g} times too large at tau = "
                              f"{tau:g}: tau^2 times the KL's gradient includes the "
                              "chain rule's 1/tau."),
+    "no tau": lambda n, tau: (f"your soft gradient is {tau:g} times too small at "
+                              f"tau = {tau:g}: tau^2 times the chain rule's 1/tau "
+                              "leaves a factor tau."),
+    "no tau^2": lambda n, tau: (f"your soft gradient is {tau ** 2:g} times too small "
+                                f"at tau = {tau:g}: the loss's tau^2 factor is "
+                                "missing."),
     "p - q": lambda n, tau: "the soft gradient has the wrong sign (p_t - p_s).",
     "hard at tau": lambda n, tau: "the hard gradient uses the student's softmax at "
                                   "tau, not at 1.",

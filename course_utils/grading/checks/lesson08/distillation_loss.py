@@ -31,6 +31,10 @@ def mistaken_loss(z, v, y, tau, alpha, how: str) -> float:
     elif how == "hard over labelled rows":
         labelled = max(int((np.asarray(y) != UNLABELLED).sum()), 1)
         hard = hard * n / labelled
+    elif how == "hard on unlabelled rows":  # y = -1 indexes the last class
+        hard = -log_softmax(z)[np.arange(n), np.asarray(y)]
+    elif how == "KL mean over classes":  # F.kl_div's reduction="mean"
+        soft = soft / np.shape(z)[-1]
     total = alpha * scale * soft + (1 - alpha) * hard
     return float(total.sum() if how == "sum" else total.mean())
 
@@ -89,6 +93,12 @@ MESSAGES = {
     "hard over labelled rows": lambda tau, a: "the hard term is divided by the number "
                                               "of labelled rows, not by N.",
     "sum": lambda tau, a: "the loss is summed over the batch, not averaged.",
+    "hard on unlabelled rows": lambda tau, a: (
+        "the rows labelled -1 have a hard term: y = -1 as an index picks the last "
+        "class."),
+    "KL mean over classes": lambda tau, a: (
+        "the soft term is divided by the number of classes too: the KL divergence "
+        "sums over the classes and is averaged over the N rows only."),
 }
 
 _HINT = ("Per row: alpha tau^2 times the KL divergence from the teacher's soft targets "

@@ -69,9 +69,13 @@ def _judge(fn, a, b, k, hows=None) -> None:
     if got == ref:
         return
     message = f"{_what(a, b, k)} returned {got:g}, expected {ref}"
-    for how in hows or MESSAGES:
-        if any(abs(got - w) < 1e-9 for w in mistaken_seeds(a, b, k, how)):
-            raise CheckFailure(f"{message}: {MESSAGES[how]}")
+    found = [how for how in hows or MESSAGES
+             if any(abs(got - w) < 1e-9 for w in mistaken_seeds(a, b, k, how))]
+    if len(found) == 1:
+        raise CheckFailure(f"{message}: {MESSAGES[found[0]]}")
+    if found:  # a whole number: several mistakes can give it; name each, blame none
+        raise CheckFailure(f"{message}; each of these mistakes gives that here: "
+                           + " Or ".join(MESSAGES[how] for how in found))
     raise CheckFailure(message + ".", basic=hows is not None)
 
 
