@@ -544,6 +544,8 @@ def step_answer(how=None):
         scale = 1.0 if how == "no tau^2" else tau * tau
         hard = F.nll_loss(F.log_softmax(z, 1), y, ignore_index=-1,
                           reduction="sum") / len(y)
+        if how == "hard over labelled":
+            hard = F.cross_entropy(z, y, ignore_index=-1)
         loss = alpha * scale * soft + (1 - alpha) * hard
         if how != "no zero_grad":
             optimizer.zero_grad()
@@ -575,6 +577,7 @@ def test_distill_step_reference_and_other_styles_pass():
      "log-probabilities"),
     ("mean", "the KL divergence is averaged over the batch", "batchmean"),
     ("no tau^2", "the soft term is multiplied by tau^2", "not multiplied by tau^2"),
+    ("hard over labelled", "the hard term is divided by N", "labelled rows only"),
     ("no detach", "the teacher learns nothing", "backpropagated into the teacher"),
     ("tensor", "returns the loss as a Python float", "python float"),
 ])

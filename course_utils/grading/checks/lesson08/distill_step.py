@@ -58,6 +58,8 @@ def _loss(how, z, v, y, tau, alpha):
                         reduction="mean" if how == "mean" else "batchmean")
     scale = 1.0 if how == "no tau^2" else tau ** 2
     hard = F.cross_entropy(z, y, ignore_index=UNLABELLED, reduction="sum") / len(y)
+    if how == "hard over labelled":          # the mean over the labelled rows only
+        hard = F.cross_entropy(z, y, ignore_index=UNLABELLED)
     return alpha * scale * soft + (1 - alpha) * hard
 
 
@@ -114,6 +116,9 @@ MESSAGES = {
     "mean": f"the soft term is {N_CLASSES} times too small: F.kl_div's "
             "reduction=\"mean\" divides by N times the number of classes.",
     "no tau^2": "the soft term is not multiplied by tau^2.",
+    "hard over labelled": "the hard term is averaged over the labelled rows only "
+                          "(F.cross_entropy's mean with ignore_index), not summed over "
+                          "them and divided by the batch size.",
 }
 
 
@@ -183,6 +188,10 @@ _mistake_case("the KL divergence is averaged over the batch, not over every entr
 _mistake_case("the soft term is multiplied by tau^2", "no tau^2",
               "The soft term's gradient is tau^2 times smaller than the hard term's: "
               "multiply the soft term by tau^2, as the lesson did.", 4.0, 0.5, 6)
+_mistake_case("the hard term is divided by N, the batch size", "hard over labelled",
+              "With ignore_index, F.cross_entropy's default mean divides by the number "
+              "of labelled rows, so a batch with few labels weighs each of them more; "
+              "the lesson's hard term divides by every row of the batch.", 4.0, 0.5, 7)
 
 
 @q.case("the teacher learns nothing: no gradient reaches it",
