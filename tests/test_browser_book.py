@@ -206,6 +206,10 @@ def test_search_finds_a_term(browser, server):
     page = _new_page(browser, server, record)
     page.goto(server + "search.html?q=gradient", wait_until="load")
     page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    # Sphinx adds the results one by one; its summary is written when the last is shown
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#search-results p.search-summary');"
+        " return s !== null && s.innerText.length > 0; }", timeout=20_000)
     results = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(a => a.href)")
     page.close()
     assert any("book/glossary.html" in h for h in results), results
