@@ -40,7 +40,9 @@ def expect_finite_rows(got, a, tau) -> None:
     """A NaN or an infinity: the exponential overflowed (no shift by the maximum)."""
     if not np.isfinite(got).all():
         raise CheckFailure(f"{_what(a, tau)} contains NaN or infinity: exp(logits / tau) "
-                           "overflowed (float64's exp overflows above about 709).")
+                           "overflowed (float64's exp overflows above about 709), or a "
+                           "whole row underflowed to 0 and was divided by 0 (a shift "
+                           "by one maximum for all the rows, not each row's own).")
 
 
 _HINT = ("Divide the logits by the temperature, then take a softmax along the last "
