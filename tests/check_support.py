@@ -8,6 +8,7 @@ from course_utils.authoring.markers import solution_lines
 from course_utils.authoring.transforms import read_notebook
 from course_utils.grading.registry import get_question
 from course_utils.grading.runner import run_question
+from course_utils.grading.trivial import variants_for
 
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.[a-z][a-z0-9_]*)["']""")
 
@@ -52,3 +53,35 @@ def solution_expressions(path: Path) -> dict[str, set[str]]:
         for qid in CHECK_CALL.findall(cell.source):
             out[qid] = pending
     return out
+
+
+def _said(case) -> str:
+    return (case.hint + " " + case.message).lower()
+
+
+def assert_shows(result, case_name, word):
+    """The case fails with its own diagnosis: its hint is shown, naming the mistake."""
+    case = case_of(result, case_name)
+    assert not case.passed and case.shows_hint, (case.name, case.message)
+    assert word.lower() in _said(case), (case.hint, case.message)
+
+
+def assert_not_blamed(result, case_name):
+    """The case does not blame its mistake: it passes, or fails without its hint."""
+    case = case_of(result, case_name)
+    assert case.passed or not case.shows_hint, (case.name, case.message)
+
+
+def assert_all_pass(result):
+    failing = [(c.name, c.message) for c in result.cases if not c.passed]
+    assert not failing, failing
+
+
+def assert_trivial_scores_zero(qid, *real):
+    """Every trivial stand-in for the real answers (None, pass, raise, the input,
+    zeros...) earns nothing."""
+    q = get_question(qid)
+    namespace = dict(zip(q.answers, real))
+    earned = {name: run(qid, *[answers[a] for a in q.answers]).score
+              for name, answers in variants_for(q, namespace).items()}
+    assert earned and all(score == 0 for score in earned.values()), earned

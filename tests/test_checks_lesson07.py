@@ -27,41 +27,9 @@ from course_utils.grading.checks.lesson07 import (
     reference_requant, reference_unpack, values, watching, weights)
 from course_utils.grading.registry import get_question, questions_for_lesson
 from course_utils.grading.results import NOT_IMPLEMENTED
-from course_utils.grading.trivial import variants_for
 
-from check_support import case_of, run, stub
-
-
-def _said(case) -> str:
-    return (case.hint + " " + case.message).lower()
-
-
-def assert_shows(result, case_name, word):
-    """The case fails with its own diagnosis: its hint is shown, naming the mistake."""
-    case = case_of(result, case_name)
-    assert not case.passed and case.shows_hint, (case.name, case.message)
-    assert word.lower() in _said(case), (case.hint, case.message)
-
-
-def assert_not_blamed(result, case_name):
-    """The case does not blame its mistake: it passes, or fails without its hint."""
-    case = case_of(result, case_name)
-    assert case.passed or not case.shows_hint, (case.name, case.message)
-
-
-def assert_all_pass(result):
-    failing = [(c.name, c.message) for c in result.cases if not c.passed]
-    assert not failing, failing
-
-
-def assert_trivial_scores_zero(qid, *real):
-    """Every trivial stand-in for the real answers (None, pass, raise, the input,
-    zeros...) earns nothing."""
-    q = get_question(qid)
-    namespace = dict(zip(q.answers, real))
-    earned = {name: run(qid, *[answers[a] for a in q.answers]).score
-              for name, answers in variants_for(q, namespace).items()}
-    assert earned and all(score == 0 for score in earned.values()), earned
+from check_support import (assert_all_pass, assert_not_blamed, assert_shows,
+                           assert_trivial_scores_zero, case_of, run, stub)
 
 
 QIDS = ["07.quantized_size", "07.per_channel_qparams", "07.pack_int4",
