@@ -38,15 +38,25 @@ def describe_machine() -> str:
         mem = f", {kb / 1024 ** 2:.0f} GiB RAM"
     except (OSError, AttributeError):
         pass
-    gpu = ""
+    gpu = isa = ""
     try:
         import torch
 
+        from .runtime import cpu_has_native_bf16
+
+        # the widest vector unit PyTorch uses, and bf16 units: they decide CPU speed-ups
+        units = [torch.backends.cpu.get_cpu_capability()]
+        if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+            units.append("AMX")
+        elif cpu_has_native_bf16():
+            units.append("AVX512-BF16")
+        units = [u for u in units if u and u != "DEFAULT"]
+        isa = f" ({', '.join(units)})" if units else ""
         if torch.cuda.is_available():
             gpu = f", GPU {torch.cuda.get_device_name(0)}"
     except ImportError:  # pragma: no cover
         pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}{gpu}"
+    return f"{cpu}{isa}, {os.cpu_count()} cores{mem}{gpu}"
 
 
 def find_notebooks(root: Path, lessons: list[str]) -> list[Path]:

@@ -63,8 +63,10 @@ def _batches(loader, device, desc: str, show: bool):
 
 
 def train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=None, use_amp: bool = True,
-                    desc: str = "train", show_progress: bool = True) -> tuple[float, float]:
-    """One pass over ``train_loader``; returns (mean loss, accuracy). ``scheduler`` steps per batch."""
+                    desc: str = "train", show_progress: bool = True,
+                    cpu_bf16: bool = False) -> tuple[float, float]:
+    """One pass over ``train_loader``; returns (mean loss, accuracy). ``scheduler`` steps per batch.
+    ``cpu_bf16``: with ``use_amp``, bf16 autocast on a CPU with bf16 units (runtime.amp_dtype)."""
     import torch
 
     model.train()
@@ -72,7 +74,7 @@ def train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=N
     total_loss, correct, seen = 0.0, 0, 0
     for X, y in _batches(train_loader, device, desc, show_progress):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast(device) if use_amp else torch.autocast("cpu", enabled=False):
+        with autocast(device, cpu_bf16) if use_amp else torch.autocast("cpu", enabled=False):
             logits = model(X)  # (B, num_classes)
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -114,12 +116,15 @@ def evaluate(model, loader, loss_fn, device, use_amp: bool = True) -> dict:
 
 
 def fit(model, train_loader, loss_fn, optimizer, num_epochs: int, device, val_loader=None, scheduler=None,
-        use_amp: bool = True, show_progress: bool = True, verbose: bool = True) -> History:
+        use_amp: bool = True, show_progress: bool = True, verbose: bool = True,
+        cpu_bf16: bool = False) -> History:
     """Train ``model`` for ``num_epochs``; returns a ``History`` (``history.plot()`` draws it).
 
     Args:
         scheduler: a learning-rate scheduler stepped once per batch (e.g. ``OneCycleLR``), or None.
-        use_amp: bf16 autocast on CUDA (no effect on CPU).
+        use_amp: mixed precision on CUDA (bf16, or fp16 with loss scaling on older GPUs).
+        cpu_bf16: with ``use_amp``, also train in bf16 autocast on a CPU that has bf16 units
+            (AMX or AVX-512 BF16; ignored on other CPUs). Validation stays in fp32.
     Example:
         >>> history = fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 5, device, val_loader)  # doctest: +SKIP
     """
@@ -128,7 +133,8 @@ def fit(model, train_loader, loss_fn, optimizer, num_epochs: int, device, val_lo
     for epoch in range(1, num_epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         loss, acc = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler, use_amp,
-                                    desc=f"epoch {epoch}/{num_epochs}", show_progress=show_progress)
+                                    desc=f"epoch {epoch}/{num_epochs}", show_progress=show_progress,
+                                    cpu_bf16=cpu_bf16)
         history.epochs.append(epoch)
         history.train_loss.append(loss)
         history.train_accuracy.append(acc)

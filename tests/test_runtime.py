@@ -63,6 +63,54 @@ def test_autocast_is_a_noop_on_cpu():
     assert out.dtype == torch.float32
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_only_when_asked_and_native(monkeypatch, native):
+    """Is CPU autocast bf16 only when a lab asks for it and the CPU has bf16 units?"""
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    assert runtime.amp_dtype(cpu) is None  # never unasked: lessons 04-08 stay fp32
+    assert runtime.amp_dtype(cpu, cpu_bf16=True) == (torch.bfloat16 if native else None)
+    with runtime.autocast(cpu, cpu_bf16=True):
+        out = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert out.dtype == (torch.bfloat16 if native else torch.float32)
+    assert runtime.grad_scaler(cpu) is not None  # bf16 needs no loss scaling
+    assert not runtime.grad_scaler(cpu).is_enabled()
+
+
+def test_cpu_has_native_bf16_reads_the_cpu_flags(monkeypatch):
+    """Does the bf16 probe follow torch.cpu's AMX and AVX-512 BF16 flags?"""
+    for amx, avx in [(False, False), (True, False), (False, True)]:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx: v)
+        assert runtime.cpu_has_native_bf16() is (amx or avx)
+
+
+def test_fit_trains_in_cpu_bf16_when_asked(monkeypatch):
+    """Does fit(cpu_bf16=True) run the forward in bf16 on the CPU, fp32 without it?"""
+    from course_utils.train import fit
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    seen = []
+
+    class Probe(torch.nn.Linear):
+        def forward(self, X):
+            out = super().forward(X)
+            if self.training:
+                seen.append(out.dtype)
+            return out
+
+    X, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=8)
+    for cpu_bf16, dtype in [(True, torch.bfloat16), (False, torch.float32)]:
+        model = Probe(3, 2)
+        seen.clear()
+        fit(model, loader, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+            1, torch.device("cpu"), use_amp=True, cpu_bf16=cpu_bf16, show_progress=False,
+            verbose=False)
+        assert seen == [dtype, dtype]
+        assert model.weight.dtype == torch.float32  # the master weights stay fp32
+
+
 @pytest.mark.filterwarnings("ignore:CUDA is not available")
 @pytest.mark.parametrize("capability, dtype", [((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16),
                                                 ((7, 5), torch.float16)])
