@@ -59,6 +59,7 @@ L04 = "04_recurrent_networks.ipynb"
 L05 = "05_self_attention.ipynb"
 L07 = "07_quantization.ipynb"
 L08 = "08_distillation.ipynb"
+L09 = "09_distributed_training.ipynb"
 
 CORRECTIONS = [
     Correction(
@@ -187,6 +188,14 @@ CORRECTIONS = [
                  "这可以降低模型的复杂性，并使它适用于边缘设备和移动设备"),),
         ("Distillation reduces no model's complexity",
          "Knowledge distillation is a way to train a model, the student, of an")),
+    Correction(
+        L09, "distributed training shortens the time, never the resources",
+        (("004", "分布式训练是一种技术，用于在多台计算节点上同时训练大规模模型。"
+                 "它可以提高训练速度和效率，并减少训练所需的时间和资源。"),
+         ("004", "分布式训练是指在多台计算节点上同时执行模型训练，以提高训练速度和效率")),
+        ("it never reduces the resources",
+         "Distributed training spreads one training run over $P$ devices",
+         "it costs at least the device-hours of one device")),
 ]
 LESSONS = sorted({c.lesson for c in CORRECTIONS})
 
