@@ -1,5 +1,7 @@
 """Tests of course_utils.lessons.reuse: an earlier lesson's model from the cache, or
 trained briefly here."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -83,3 +85,17 @@ def test_sst2_classifier_trains_then_comes_from_the_cache(cache):
     assert "from the course cache" in how
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("notebook, saver", [
+    ("03_convolutional_networks", "save_fashion_cnn"),      # quantized by lesson 07
+    ("06_fine_tuning", "save_sst2_classifier"),             # quantized by lesson 07
+])
+def test_the_lesson_that_trains_a_reused_model_saves_it(notebook, saver):
+    """Does the lesson that trains a model a later lesson reuses put it in the cache?"""
+    import nbformat
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.ipynb"
+    code = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells
+                     if cell.cell_type == "code")
+    assert f"reuse.{saver}(" in code, f"{path.name} no longer calls reuse.{saver}"
