@@ -94,12 +94,15 @@ def lr_answer(how=None):
         k = 1 if how == "no accumulation" else accumulation_steps
         P = 1 if how == "no world size" else world_size
         batch = batch_per_worker * P * k
-        ratio = batch / base_batch
+        ratio = batch // base_batch if how == "integer division" else batch / base_batch
+        if how == "scaled by P":
+            ratio = world_size
         peak = base_lr * (math.sqrt(ratio) if how == "square root" else ratio)
         lr = peak
-        if step < warmup_steps:
+        if step < warmup_steps and how != "no warmup":
             start = 0.0 if how == "warmup from 0" else base_lr
-            lr = start + (peak - start) * step / warmup_steps
+            done = step + 1 if how == "warmup one step ahead" else step
+            lr = start + (peak - start) * done / warmup_steps
         return (float(batch) if how == "float batch" else batch), float(lr)
 
     return scaled_lr
@@ -132,6 +135,12 @@ def test_scaled_lr_reference_and_other_styles_pass():
     ("no world size", "every worker's batch counts", "workers are left out"),
     ("square root", "the rate grows in proportion", "square root"),
     ("warmup from 0", "the warmup starts at the base rate", "starts from 0"),
+    ("warmup one step ahead", "the warmup reaches the scaled rate at step",
+     "one step ahead"),
+    ("no warmup", "the rate climbs during the warmup", "warmup is left out"),
+    ("scaled by P", "8 workers of 64 examples, after the warmup",
+     "multiplied by the number of workers"),
+    ("integer division", "2 workers of 16 for a rate tuned", "integer division"),
     ("float batch", "returns an int and a Python float", "expected an int"),
 ])
 def test_scaled_lr_mistakes(how, case, word):
@@ -151,6 +160,11 @@ def test_scaled_lr_mistakes_are_not_blamed_on_others():
         assert_not_blamed(result, innocent)
     result = run("09.scaled_lr", lr_answer("warmup from 0"))
     assert_not_blamed(result, "the rate grows in proportion")
+    assert_not_blamed(result, "the warmup reaches the scaled rate at step")
+    result = run("09.scaled_lr", lr_answer("warmup one step ahead"))
+    for innocent in ("the warmup starts at the base rate",
+                     "the rate climbs during the warmup"):
+        assert_not_blamed(result, innocent)
 
 
 def test_scaled_lr_oracle_is_linear_lr_and_the_librarys_global_batch():
@@ -173,8 +187,10 @@ def test_scaled_lr_trivial_answers_score_zero():
 def epochs_answer(how=None):
     """An answer to 09.epoch_indices with a DistributedSampler, one bug switched on."""
     def epoch_indices(n, world_size, rank, epochs, seed=0):
+        if how in ("no padding", "blocks"):
+            return epochs_by_hand(n, world_size, rank, epochs, seed, how)
         sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank,
-                                     shuffle=True,
+                                     shuffle=True, drop_last=how == "drop_last",
                                      seed=seed + rank if how == "seed + rank" else seed)
         out = []
         for epoch in range(epochs):
@@ -186,15 +202,21 @@ def epochs_answer(how=None):
     return epoch_indices
 
 
-def epochs_by_hand(n, world_size, rank, epochs, seed=0):
-    """Another correct style: the permutation, the padding and the stride by hand."""
+def epochs_by_hand(n, world_size, rank, epochs, seed=0, how=None):
+    """Another correct style: the permutation, the padding and the stride by hand
+    (or, with ``how``, without the padding, or in contiguous blocks)."""
     out = []
     for epoch in range(epochs):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
         order = order.tolist()
-        total = math.ceil(n / world_size) * world_size
-        order = (order * math.ceil(total / n))[:total]
-        out.append(order[rank::world_size])
+        size = math.ceil(n / world_size)
+        total = size * world_size
+        if how != "no padding":
+            order = (order * math.ceil(total / n))[:total]
+        if how == "blocks":
+            out.append(order[rank * size:(rank + 1) * size])
+        else:
+            out.append(order[rank::world_size])
     return out
 
 
@@ -220,6 +242,9 @@ def test_epoch_indices_reference_and_other_styles_pass():
     ("no set_epoch", "a new order every epoch", "same order"),
     ("seed + rank", "the ranks share one shuffled order", "read by no rank"),
     ("epoch from 1", "the first epoch is epoch 0", "counted from 1"),
+    ("drop_last", "every rank reads ceil(n / P) indices", "drop_last=True"),
+    ("no padding", "every rank reads ceil(n / P) indices", "not padded"),
+    ("blocks", "a rank reads every P-th index", "contiguous block"),
 ])
 def test_epoch_indices_mistakes(how, case, word):
     """Does each bug fail the case that names it, hint shown, and lose points?"""
@@ -244,6 +269,25 @@ def test_epoch_indices_mistakes_are_not_blamed_on_others():
     result = run("09.epoch_indices", epochs_answer("no set_epoch"))
     assert_not_blamed(result, "the ranks share one shuffled order")
     assert_not_blamed(result, "the first epoch is epoch 0")
+    result = run("09.epoch_indices", epochs_answer("drop_last"))
+    assert_not_blamed(result, "the ranks share one shuffled order")
+    assert "by several" not in case_of(result, "23 examples, 3 ranks").message
+
+
+def test_epoch_indices_empty_epochs_and_tensors_are_named():
+    """Is an epoch of no index told as such (not as a shuffle that never changes), and
+    a list of tensors told what it holds?"""
+    result = run("09.epoch_indices", lambda n, P, r, epochs, seed=0: [[]] * epochs)
+    message = case_of(result, "10 examples, 2 ranks").message
+    assert "reads no index" in message and "never changes" not in message
+
+    def tensors(n, world_size, rank, epochs, seed=0):
+        return [torch.tensor(e) for e in epochs_answer()(n, world_size, rank, epochs,
+                                                         seed)]
+
+    result = run("09.epoch_indices", tensors)
+    case = case_of(result, "a list of lists of Python ints")
+    assert not case.passed and "a list of Tensor" in case.message
 
 
 def test_epoch_indices_oracle_is_the_librarys_shard_indices():
@@ -272,7 +316,7 @@ def memory_answer(how=None):
     def min_workers(n_params, memory_bytes, stage, mixed_precision=False,
                     activation_bytes=0):
         w, g, o = (2, 2, 8 if how == "no master weights" else 12) if mixed_precision \
-            else (4, 4, 8)
+            and how != "float32 bytes" else (4, 4, 8)
         s = stage + 1 if how == "stage off by one" else stage
 
         def need(P):
@@ -286,6 +330,8 @@ def memory_answer(how=None):
         if need(top) > memory_bytes:
             if how == "no ValueError":
                 return top
+            if how == "None":
+                return None
             raise ValueError("does not fit")
         lo, hi = 1, top
         while lo < hi:
@@ -327,7 +373,9 @@ def test_min_workers_reference_and_other_styles_pass():
     ("no ceil", "a shard holds a whole number", "rounded up"),
     ("no master weights", "mixed precision keeps float32 master", "master weights"),
     ("stage off by one", "stage 2 shards the optimizer states", "one kind of state"),
+    ("float32 bytes", "mixed precision: 2 + 2 bytes", "counted as float32 training"),
     ("no ValueError", "7 billion in float32 at stage 0", "expected a ValueError"),
+    ("None", "7 billion in float32 at stage 0", "raise ValueError"),
     ("float", "returns a Python int", "python int"),
 ])
 def test_min_workers_mistakes(how, case, word):
@@ -335,7 +383,7 @@ def test_min_workers_mistakes(how, case, word):
     result = run("09.min_workers", memory_answer(how))
     assert_shows(result, case, word)
     if how != "float":
-        assert result.score < 1 or how == "no ValueError"
+        assert result.score < 1 or how in ("no ValueError", "None")
 
 
 def test_min_workers_mistakes_are_not_blamed_on_others():
@@ -346,6 +394,23 @@ def test_min_workers_mistakes_are_not_blamed_on_others():
         assert_not_blamed(result, innocent)
     result = run("09.min_workers", memory_answer("no ceil"))
     assert_not_blamed(result, "each worker keeps the activations")
+
+
+def test_min_workers_a_valueerror_is_named_only_when_the_mistake_is_confirmed():
+    """Is a ValueError where a mistake finds no number named after the mistake only
+    when the answer computes what that mistake does where it finds one (and an answer
+    that always raises not called that mistake)?"""
+    case = "7 billion, mixed precision, stage 2, 40 GB, 20 GB of activations"
+    result = run("09.min_workers", memory_answer("float32 bytes"))
+    assert "counted as float32 training" in case_of(result, case).message
+
+    def always(*args, **kwargs):
+        raise ValueError("never fits")
+
+    result = run("09.min_workers", always)
+    message = case_of(result, case).message
+    assert "raised ValueError, but 17 worker(s) suffice" in message
+    assert "float32 training" not in message
 
 
 def test_min_workers_oracle_is_the_librarys_step_memory():
@@ -383,6 +448,13 @@ def save_answer(how=None):
         shard = values if how == "a view" else values.clone()
         if how == "numpy":
             shard = shard.numpy()
+        data = max(0, min(len(values), numel - rank * len(values)))
+        if how == "float64":
+            shard = shard.double()
+        if how == "padding trimmed":
+            shard = shard[:data]
+        if how == "padding zeroed":  # on the copy: the padding may hold anything
+            shard[data:] = 0
         if rank == 0 or how != "rank 0 only":
             torch.save({"rank": rank, "values": shard},
                        os.path.join(folder, f"shard-{rank}.pt"))
@@ -413,9 +485,11 @@ def save_atomically(folder, values, numel, rank, world_size, barrier):
 
 
 def test_save_shards_reference_and_other_styles_pass():
-    """Do a plain torch.save of a copy and atomic renames pass every case?"""
+    """Do a plain torch.save of a copy, atomic renames and a copy whose padding is
+    zeroed (padding may hold anything) pass every case?"""
     assert_all_pass(run("09.save_shards", save_answer()))
     assert_all_pass(run("09.save_shards", save_atomically))
+    assert_all_pass(run("09.save_shards", save_answer("padding zeroed")))
 
 
 @pytest.mark.parametrize("how, case, word", [
@@ -425,6 +499,8 @@ def test_save_shards_reference_and_other_styles_pass():
     ("barrier first", "a rank reaches the barrier after writing", "before its files"),
     ("a view", "a shard's file holds that shard only", "whole storage"),
     ("leftover", "the folder holds the checkpoint's files only", "backup-"),
+    ("float64", "2 ranks, 1,001 values", "torch.float64"),
+    ("padding trimmed", "2 ranks, 1,001 values", "its padding included"),
 ])
 def test_save_shards_mistakes(how, case, word):
     """Does each typical mistake fail the case that names it, hint shown?"""
@@ -466,6 +542,15 @@ def load_answer(how=None):
         meta = torch.load(os.path.join(folder, "meta.pt"))
         numel, old = meta["numel"], meta["world_size"]
         old_size, size = math.ceil(numel / old), math.ceil(numel / world_size)
+        if how == "old shards misplaced":  # each old shard taken as numel // old long
+            flat = torch.cat([torch.load(os.path.join(folder, f"shard-{r}.pt"),
+                                         map_location=device)["values"][:numel // old]
+                              for r in range(old)])
+            flat = torch.cat([flat, torch.full((numel,), float("nan"))])[:numel]
+            out = torch.zeros(size)
+            piece = flat[rank * size:(rank + 1) * size]
+            out[:len(piece)] = piece
+            return out
         start = rank * size
         first = min(start // old_size, old - 1)
         last = min(old - 1, (min(numel, start + size) - 1) // old_size)
@@ -511,6 +596,7 @@ def test_load_resharded_reference_and_other_styles_pass():
     ("no new padding", "every new shard has ceil", "every new shard has 5"),
     ("reads all", "a rank reads only the old shards it needs", "overlaps only"),
     ("float64", "a float32 tensor on the device given", "float64"),
+    ("old shards misplaced", "10 values, 4 ranks -> 3, rank 1", "wrong places"),
 ])
 def test_load_resharded_mistakes(how, case, word):
     """Does each typical mistake fail the case that names it, hint shown?"""
@@ -574,12 +660,19 @@ def bn_answer(how=None):
         spread = 0.0 if how == "mean of variances" else (means - mean) ** 2
         var = (n * (variances + spread)).sum(0) / total
         unbiased = var * total / (total - 1)
+        if how == "unbiased per worker":
+            inside = variances * n / (n - 1).clamp(min=1)
+            unbiased = (n * (inside + (means - mean) ** 2)).sum(0) / total
+        if how == "n - P":
+            unbiased = var * total / (total - len(counts))
         if how == "unbiased to normalise":
             var = unbiased
         run_var = var if how == "biased running var" else unbiased
         keep = momentum if how == "momentum reversed" else 1 - momentum
         out = (mean, var, keep * running_mean + (1 - keep) * mean,
                keep * running_var + (1 - keep) * run_var)
+        if how == "no running update":
+            out = (mean, var, running_mean.clone(), running_var.clone())
         return tuple(t.float() for t in out) if how == "float32" else out
 
     return sync_batchnorm_stats
@@ -611,6 +704,10 @@ def test_sync_batchnorm_stats_reference_and_other_styles_pass():
     ("biased running var", "the running variance is updated with the unbiased",
      "biased variance"),
     ("momentum reversed", "PyTorch's momentum weighs the new batch", "old running"),
+    ("unbiased per worker", "the running variance's correction uses the global",
+     "its own count"),
+    ("n - P", "3 workers of 5, 12 and 2 rows", "divides by n - p"),
+    ("no running update", "2 workers of 16 rows, 4 channels", "come back unchanged"),
     ("float32", "float64 tensors of shape", "float64"),
 ])
 def test_sync_batchnorm_stats_mistakes(how, case, word):
@@ -664,10 +761,18 @@ def time_answer(how=None):
     def ddp_step_time(grad_bytes, backward_times, bucket_bytes, world_size, latency,
                       bandwidth):
         P = world_size
+        if how == "reversed":
+            grad_bytes, backward_times = grad_bytes[::-1], backward_times[::-1]
+        if how == "one bucket":
+            bucket_bytes = sum(grad_bytes)
+        if how == "bucket per layer":
+            bucket_bytes = 0
 
         def ring(m):
             if P == 1:
                 return 0.0
+            if how == "no ring factor":
+                return 2 * (P - 1) * latency + m / bandwidth
             if how == "whole message per step":
                 return 2 * (P - 1) * (latency + m / bandwidth)
             if how == "one latency":
@@ -676,7 +781,7 @@ def time_answer(how=None):
                 return (P - 1) * latency + (P - 1) / P * m / bandwidth
             return 2 * (P - 1) * latency + 2 * (P - 1) / P * m / bandwidth
 
-        ready, sizes, size, clock = [], [], 0, 0.0
+        ready, sizes, size, clock, first = [], [], 0, 0.0, None
         for b, t in zip(grad_bytes, backward_times):
             if how == "at most the cap" and size and size + b > bucket_bytes:
                 ready.append(clock)
@@ -684,12 +789,15 @@ def time_answer(how=None):
                 size = 0
             clock += t
             size += b
-            if how != "at most the cap" and size >= bucket_bytes:
-                ready.append(clock)
+            first = clock if first is None else first
+            full = size > bucket_bytes if how == "more than the cap" else \
+                size >= bucket_bytes
+            if how != "at most the cap" and full:
+                ready.append(first if how == "first gradient" else clock)
                 sizes.append(size)
-                size = 0
+                size, first = 0, None
         if size:
-            ready.append(clock)
+            ready.append(first if how == "first gradient" else clock)
             sizes.append(size)
         if how == "no overlap":
             return clock + sum(ring(m) for m in sizes)
@@ -732,6 +840,13 @@ def test_ddp_step_time_reference_and_other_styles_pass():
     ("one latency", "each of the ring's steps pays the latency", "latency once"),
     ("reduce-scatter only", "an all-reduce is a reduce-scatter and an all-gather",
      "reduce-scatter alone"),
+    ("reversed", "the gradients come in the order of the lists", "in reverse"),
+    ("first gradient", "a bucket's all-reduce waits for its last gradient",
+     "first gradient is ready"),
+    ("more than the cap", "4 layers, 2 buckets, 4 workers", "more than the cap"),
+    ("no ring factor", "a GPT-like model in 25 MiB buckets", "2 (p - 1) / p times"),
+    ("one bucket", "a GPT-like model in 25 MiB buckets", "all-reduced at once"),
+    ("bucket per layer", "a GPT-like model in 25 MiB buckets", "on its own"),
 ])
 def test_ddp_step_time_mistakes(how, case, word):
     """Does each typical mistake fail the case that names it, hint shown?"""
@@ -746,6 +861,18 @@ def test_ddp_step_time_mistakes_are_not_blamed_on_others():
     for innocent in ("a bucket closes once", "each step of the ring sends",
                      "each of the ring's steps pays", "an all-reduce is a"):
         assert_not_blamed(result, innocent)
+
+
+def test_ddp_step_time_two_mistakes_giving_one_time_are_both_named():
+    """Where a single latency and an all-reduce started at the bucket's first gradient
+    give the same time, are both named in the core case, and is neither blamed by the
+    other's mistake case?"""
+    result = run("09.ddp_step_time", time_answer("one latency"))
+    message = case_of(result, "4 layers, 2 buckets, 4 workers").message
+    assert "each of these mistakes" in message and "first gradient" in message
+    assert_not_blamed(result, "a bucket's all-reduce waits for its last gradient")
+    result = run("09.ddp_step_time", time_answer("first gradient"))
+    assert_not_blamed(result, "each of the ring's steps pays the latency")
 
 
 def test_ddp_step_time_buckets_are_ddps_and_the_cost_is_the_lessons():
@@ -789,12 +916,14 @@ def dp_answer(how=None):
             for xb, yb in shard:
                 mean = loss_fn(model(xb), yb)
                 weight = {"ddp average": 1 / (P * k), "sum": 1.0}.get(how, len(yb))
+                if how == "divided by P too":
+                    weight = len(yb) / P
                 (weight * mean).backward()
                 rows = 1 if how == "mean of means" else len(yb)
                 total = total + mean.detach() * rows
             sums.append(total)
         params = [list(m.parameters()) for m in models]
-        divide = n if how not in ("ddp average", "sum") else 1.0
+        divide = n if how not in ("ddp average", "sum", "sum over rows") else 1.0
         for j in range(len(params[0])):
             summed = all_reduce([p[j].grad for p in params])
             for r, p in enumerate(params):
@@ -862,6 +991,8 @@ def test_data_parallel_step_reference_passes():
     ("no zero_grad", "old gradients are cleared", "not zeroed"),
     ("only worker 0", "every replica takes the same step", "differ from worker 0"),
     ("tensor", "returns the loss as a Python float", "python float"),
+    ("divided by P too", "the gradient is divided once", "p times too small"),
+    ("sum over rows", "the gradient is a mean over the global batch", "has rows"),
 ])
 def test_data_parallel_step_mistakes(how, case, word):
     """Does each typical mistake fail the case that names it, hint shown?"""
@@ -869,6 +1000,32 @@ def test_data_parallel_step_mistakes(how, case, word):
     assert_shows(result, case, word)
     if how != "tensor":
         assert result.score < 1
+
+
+def test_data_parallel_step_says_what_it_called_in_one_line():
+    """Does the "Called:" line show the replicas, optimizers and shards by what they
+    are, not by the repr of every model?"""
+    result = run("09.data_parallel_step", dp_answer("only worker 0"))
+    called = [line for c in result.cases for line in c.message.splitlines()
+              if line.startswith("Called:")]
+    assert called and all("Linear(" not in line and "Parameter Group" not in line
+                          for line in called), called
+    assert "[2 replicas], [2 SGD(lr=0.1)], [shards of 6 / 6 rows], cross_entropy, " \
+           "all_reduce)" in called[0]
+
+
+def test_data_parallel_step_a_float32_loss_is_told_apart():
+    """Is the right step with a float32 tensor for its loss told that it rounds the
+    loss, with digits that tell the two numbers apart?"""
+    def float32_loss(*args):
+        return torch.tensor(dp_answer()(*args), dtype=torch.float32)
+
+    result = run("09.data_parallel_step", float32_loss)
+    message = case_of(result, "3 workers of 7, 3 and 5 rows").message
+    assert "float32 tensor, which rounds the loss" in message
+    got, expected = message.split("the loss ")[1].split(" ")[0], \
+        message.split("expected ")[1].split(",")[0]
+    assert got != expected
 
 
 def test_data_parallel_step_a_mean_of_the_workers_losses_is_named():

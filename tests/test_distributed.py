@@ -326,7 +326,8 @@ def test_the_lessons_script_gives_single_process_training(shared_data, tmp_path,
     """Launched by torchrun with 2 gloo processes, do DDP, DDP with no_sync and FSDP2
     reach the parameters of single-process training on the concatenated batches after
     20 steps (to 1e-6: float64 gives about 1e-16), does no_sync all-reduce once per step
-    instead of once per micro-batch, and are the ring and all_reduce equal?"""
+    instead of once per micro-batch, are the ring and all_reduce equal, and is no
+    process or port of the launch left?"""
     out = tmp_path / "out"
     args = ["--out", out, "--phases", "collectives,ring,ddp,no_sync,fsdp",
             "--num-images", 400, "--steps", 20, "--batch-size", 16,
@@ -355,7 +356,8 @@ def test_the_lessons_script_gives_single_process_training(shared_data, tmp_path,
     assert ranks[0]["all_reduce"] == [a + b for a, b in zip(ranks[0]["x"],
                                                             ranks[1]["x"])]
     assert ranks[1]["reduce_scatter"] == ranks[0]["all_reduce"][2:]
-    # the previous rendezvous port is free again: nobody listens on it any more
+    # no process of the launch is left, and its rendezvous port is free again
+    assert launch.leftover_processes(result.launch_id) == []
     assert port_is_free(int(results["master_port"]))
 
 
@@ -376,6 +378,7 @@ def test_a_crashed_worker_is_restarted_from_the_checkpoint(shared_data, tmp_path
     assert results["checkpoint"]["attempt"] == 1
     assert results["checkpoint"]["resumed_from_step"] == 5
     assert "simulated failure of rank 1 after step 7" in result.log
+    assert launch.leftover_processes(result.launch_id) == []
     assert max_difference(torch.load(out / "checkpoint_final.pt"), reference(1)) < 1e-6
 
 

@@ -189,13 +189,13 @@ CORRECTIONS = [
         ("Distillation reduces no model's complexity",
          "Knowledge distillation is a way to train a model, the student, of an")),
     Correction(
-        L09, "distributed training shortens the time, never the resources",
+        L09, "distributed training shortens the time, not the work",
         (("004", "分布式训练是一种技术，用于在多台计算节点上同时训练大规模模型。"
                  "它可以提高训练速度和效率，并减少训练所需的时间和资源。"),
          ("004", "分布式训练是指在多台计算节点上同时执行模型训练，以提高训练速度和效率")),
-        ("it never reduces the resources",
+        ("it does not reduce the work, and as a rule not the resources either",
          "Distributed training spreads one training run over $P$ devices",
-         "it costs at least the device-hours of one device")),
+         "it costs the same arithmetic as one device plus the communication")),
 ]
 LESSONS = sorted({c.lesson for c in CORRECTIONS})
 

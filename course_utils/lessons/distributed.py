@@ -66,8 +66,8 @@ def step_memory(num_params: int, activation_bytes: int = 0, zero_stage: int = 0,
     as in Rajbhandari et al. (2020, section 3.1, K = 12). ZeRO stage 1 shards the
     optimizer states over the workers, stage 2 the gradients too, stage 3 the weights
     too; a shard holds ceil(N_params / P) parameters. Buffers, fragmentation, the
-    temporarily gathered parameters of stage 3 and the gradient bucket in flight are
-    left out.
+    temporarily gathered parameters of stage 3, and DDP's gradient buckets (a second
+    copy of the gradients unless ``gradient_as_bucket_view=True``) are left out.
 
     Args:
         num_params: N_params, the model's parameters.
@@ -314,8 +314,8 @@ def ring_all_reduce_bytes(message_bytes: float, world_size: int) -> float:
 
 def fit_latency_bandwidth(message_bytes, seconds,
                           world_size: int) -> tuple[float, float]:
-    """Fit t = 2 (P - 1) t_lat + 2 (P - 1) / P * m / BW to measured times, by least
-    squares on the relative errors (small and large messages count alike); returns
+    """Fit t_ring(m) = 2 (P - 1) t_lat + 2 (P - 1) / P * m / BW to measured times, by
+    least squares on the relative errors (small and large messages count alike); returns
     (t_lat in seconds per step, BW in bytes per second)."""
     m = np.asarray(message_bytes, dtype=float)
     t = np.asarray(seconds, dtype=float)
@@ -328,6 +328,6 @@ def fit_latency_bandwidth(message_bytes, seconds,
 
 # ------------------------------------------------------------------ model parallelism
 def pipeline_bubble(stages: int, micro_batches: int) -> float:
-    """The fraction of a GPipe step that each stage idles: (p - 1) / (m + p - 1) for p
-    stages and m micro-batches (Huang et al. 2019)."""
+    """The fraction of a GPipe step that each stage idles, for P_pp stages and n_mb
+    micro-batches: (P_pp - 1) / (n_mb + P_pp - 1) (Huang et al. 2019)."""
     return (stages - 1) / (micro_batches + stages - 1)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...asserts import CheckFailure, _short, as_number, call
+from ...asserts import CheckFailure, _short, as_number, call, fmt_pair
 from ...registry import question
 from ._common import _num, generator, seeded
 
@@ -45,6 +45,9 @@ class AllReduce:
     def __init__(self, world_size: int):
         self.world_size, self.calls, self.elements = world_size, 0, 0
 
+    def __repr__(self) -> str:
+        return "all_reduce"
+
     def __call__(self, tensors):
         P = self.world_size
         if not isinstance(tensors, (list, tuple)) or len(tensors) != P:
@@ -63,6 +66,18 @@ class AllReduce:
         self.calls += 1
         self.elements += total.numel()
         return [total.clone() for _ in range(P)]
+
+
+class Listed(list):
+    """A plain list, shown in a message as what it holds ("[3 replicas]"), not as the
+    repr of every model, optimizer or batch in it."""
+
+    def __init__(self, items, what: str):
+        super().__init__(items)
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"[{self.what}]"
 
 
 def model_for(task: str, seed: int) -> nn.Module:
@@ -112,11 +127,12 @@ def reference_run(case: str, how=None):
     for step in range(steps):
         shards = shards_for(task, sizes, seed + 10 * step + 1)
         optimizer.zero_grad()
-        if how is None:
+        if how in (None, "divided by P too", "sum over rows"):
             x = torch.cat([x for shard in shards for x, _ in shard])
             y = torch.cat([y for shard in shards for _, y in shard])
             loss = loss_fn(model(x), y)
-            loss.backward()
+            scale = {"divided by P too": 1 / len(shards), "sum over rows": len(y)}
+            (scale.get(how, 1.0) * loss).backward()
             losses.append(loss.item())
         else:  # DDP's average, or its sum: each micro-batch's mean loss
             P, k = len(shards), len(shards[0])
@@ -146,7 +162,7 @@ class Run:
         hooks = [m.register_forward_pre_hook(
             lambda mod, args, r=r: self.rows[r].append(len(args[0])))
             for r, m in enumerate(models)]
-        self.losses, self.params, self.traffic = [], [], []
+        self.losses, self.params, self.traffic, self.kinds = [], [], [], []
         self.n_params = sum(p.numel() for p in base.parameters())
         self.what = (f"data_parallel_step({P} replica{'s' * (P > 1)}, {P} {opt_name}, "
                      "shards of "
@@ -155,9 +171,14 @@ class Run:
             for step in range(steps):
                 all_reduce = AllReduce(P)
                 shards = shards_for(task, sizes, seed + 10 * step + 1)
-                got = call(fn, models, optimizers, shards, TASKS[task][2], all_reduce,
-                           check_mutation=False, name="data_parallel_step")
+                got = call(fn, Listed(models, f"{P} replicas"),
+                           Listed(optimizers, f"{P} {opt_name}"),
+                           Listed(shards, f"shards of {_rows(sizes)} rows"),
+                           TASKS[task][2], all_reduce, check_mutation=False,
+                           name="data_parallel_step")
                 self.losses.append(as_number(got, self.what))
+                self.kinds.append(type(got).__name__ if not isinstance(
+                    got, torch.Tensor) else f"{str(got.dtype)[6:]} tensor")
                 self.params.append([[p.detach().clone() for p in m.parameters()]
                                     for m in models])
                 self.traffic.append(all_reduce.elements)
@@ -188,6 +209,13 @@ MESSAGES = {
            "averaged over the rows of the global batch: the step is too large.",
     "no zero_grad": "the replicas stepped on the old gradients as well: they were not "
                     "zeroed before the backward passes.",
+    "divided by P too": "the step is P times too small: the gradient of the global "
+                        "batch's mean was divided by the number of workers once more "
+                        "(the division by the rows of the global batch already makes "
+                        "it a mean).",
+    "sum over rows": "the step is as many times too large as the global batch has rows: "
+                     "the losses of the rows were summed, and the sum never divided by "
+                     "the global batch's rows.",
 }
 
 
@@ -223,10 +251,14 @@ def _judge(fn, case: str, hows=None) -> None:
                 f"{_gap(replicas[0], ref_params[step]):.3g}).", basic=hows is not None)
         ref_loss = ref_losses[step]
         if abs(run.losses[step] - ref_loss) > 1e-9 * max(1, abs(ref_loss)):
+            got_text, ref_text = fmt_pair(run.losses[step], ref_loss)
+            kind = run.kinds[step]
+            note = (f" (it returned a {kind}, which rounds the loss: return a Python "
+                    "float, computed in float64)") if kind != "float" else ""
             raise CheckFailure(
-                f"{run.what}: the right step, but it returned the loss "
-                f"{_num(run.losses[step])}, expected {_num(ref_losses[step])}, the "
-                "mean loss over every row of the global batch.", basic=hows is not None)
+                f"{run.what}: the right step, but it returned the loss {got_text}"
+                f"{note}, expected {ref_text}, the mean loss over every row of the "
+                "global batch, before the step.", basic=hows is not None)
 
 
 _HINT = ("The global batch's loss is the mean over all its rows, every worker's and "
@@ -258,7 +290,8 @@ for _name in CASES:
 def _mistake_case(name, how, hint, case):
     @q.case(name, hint=hint)
     def _(data_parallel_step):
-        _judge(data_parallel_step, case, hows=[how])
+        _judge(data_parallel_step, case,
+               hows=list(how) if isinstance(how, tuple) else [how])
 
 
 _mistake_case("workers with more rows weigh more", "ddp average",
@@ -266,10 +299,17 @@ _mistake_case("workers with more rows weigh more", "ddp average",
               "worker with 7 rows contributes more than one with 3: weigh each "
               "worker's gradient by its rows, out of the global batch's.",
               "3 workers of 7, 3 and 5 rows, Adam, two steps")
-_mistake_case("the gradient is a mean over the global batch, not a sum", "sum",
+_mistake_case("the gradient is a mean over the global batch, not a sum",
+              ("sum", "sum over rows"),
               "all_reduce sums the workers' tensors: divide so that the result is the "
               "gradient of the mean loss, or the step is as many times too large as "
               "there are rows.",
+              "2 workers, one micro-batch of 6 rows each, SGD, one step")
+_mistake_case("the gradient is divided once, by the global batch's rows",
+              "divided by P too",
+              "Weighing each worker's loss by its rows and dividing by the rows of the "
+              "global batch gives the gradient of the global mean already: there is "
+              "no average over the workers left to take.",
               "2 workers, one micro-batch of 6 rows each, SGD, one step")
 _mistake_case("old gradients are cleared before the backward passes", "no zero_grad",
               "backward() adds to .grad, and the replicas come with gradients left "
@@ -335,8 +375,11 @@ def _(data_parallel_step):
     models = [model_for(task, seed) for _ in sizes]
     optimizers = [OPTIMIZERS[opt_name](m.parameters()) for m in models]
     shards = shards_for(task, sizes, seed + 1)
-    got = call(data_parallel_step, models, optimizers, shards, TASKS[task][2],
-               AllReduce(len(sizes)), check_mutation=False, name="data_parallel_step")
+    P = len(sizes)
+    got = call(data_parallel_step, Listed(models, f"{P} replicas"),
+               Listed(optimizers, f"{P} {opt_name}"),
+               Listed(shards, f"shards of {_rows(sizes)} rows"), TASKS[task][2],
+               AllReduce(P), check_mutation=False, name="data_parallel_step")
     if not isinstance(got, float):
         raise CheckFailure(f"data_parallel_step(...) returned {_short(got)}, a "
                            f"{type(got).__name__}; expected a Python float.")

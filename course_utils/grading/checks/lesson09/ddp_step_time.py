@@ -21,6 +21,10 @@ MB = 2 ** 20
 
 def buckets(grad_bytes, bucket_bytes, how=None) -> list[list[int]]:
     """The layers (indices, in backward order) of each bucket."""
+    if how == "one bucket":
+        return [list(range(len(grad_bytes)))]
+    if how == "bucket per layer":
+        return [[i] for i in range(len(grad_bytes))]
     out, current, size = [], [], 0
     for i, b in enumerate(grad_bytes):
         if how == "at most the cap" and current and size + b > bucket_bytes:
@@ -28,7 +32,9 @@ def buckets(grad_bytes, bucket_bytes, how=None) -> list[list[int]]:
             current, size = [], 0
         current.append(i)
         size += b
-        if how != "at most the cap" and size >= bucket_bytes:
+        full = size > bucket_bytes if how == "more than the cap" else \
+            size >= bucket_bytes
+        if how != "at most the cap" and full:
             out.append(current)
             current, size = [], 0
     if current:
@@ -47,6 +53,8 @@ def allreduce_time(m, world_size, latency, bandwidth, how=None) -> float:
         return latency + 2 * (P - 1) / P * m / bandwidth
     if how == "reduce-scatter only":
         return (P - 1) * latency + (P - 1) / P * m / bandwidth
+    if how == "no ring factor":
+        return 2 * (P - 1) * latency + m / bandwidth
     return 2 * (P - 1) * latency + 2 * (P - 1) / P * m / bandwidth
 
 
@@ -54,17 +62,19 @@ def reference(grad_bytes, backward_times, bucket_bytes, world_size, latency,
               bandwidth, how=None) -> float:
     """The time from the start of the backward pass to the end of the last
     all-reduce (or what mistake ``how`` computes)."""
+    if how == "reversed":
+        grad_bytes, backward_times = grad_bytes[::-1], backward_times[::-1]
     ready, t = [], 0.0
     for dt in backward_times:
         t += dt
         ready.append(t)  # ready[i]: when layer i's gradient exists
     cost = how if how in ("whole message per step", "one latency",
-                          "reduce-scatter only") else None
+                          "reduce-scatter only", "no ring factor") else None
     free, ends = 0.0, []
     for bucket in buckets(grad_bytes, bucket_bytes, how):
         m = sum(grad_bytes[i] for i in bucket)
         comm = allreduce_time(m, world_size, latency, bandwidth, cost)
-        start = ready[bucket[-1]]
+        start = ready[bucket[0] if how == "first gradient" else bucket[-1]]
         if how == "no overlap":
             start = t
         if how != "in parallel":
@@ -113,6 +123,23 @@ MESSAGES = {
                    "steps, each paying it.",
     "reduce-scatter only": "this is the time of the reduce-scatter alone; the ring "
                            "all-reduce is a reduce-scatter, then an all-gather.",
+    "no ring factor": "the bandwidth term is the bucket's bytes over the bandwidth; in "
+                      "the ring each worker sends 2 (P - 1) / P times the bucket, as "
+                      "the lesson's model of its time says.",
+    "reversed": "the layers were taken in reverse: the lists are already in the order "
+                "the backward pass produces the gradients (the last layer's first), "
+                "the order in which DDP fills its buckets.",
+    "more than the cap": "a bucket closes only once it holds more than the cap; DDP "
+                         "closes it as soon as it holds at least the cap (a bucket "
+                         "of exactly the cap is full).",
+    "first gradient": "a bucket's all-reduce starts when its first gradient is ready; "
+                      "it can start only once all its gradients are (its last one).",
+    "one bucket": "all the gradients are all-reduced at once, after the backward pass: "
+                  "DDP cuts them into buckets of the cap, whose all-reduces start while "
+                  "the backward pass goes on.",
+    "bucket per layer": "every layer's gradient is all-reduced on its own; DDP packs "
+                        "the gradients into buckets of at least the cap, and pays the "
+                        "latency once per bucket.",
 }
 
 
@@ -124,9 +151,15 @@ def _judge(fn, args, hows=None) -> None:
     if close(got, ref):
         return
     message = f"{_what(args)} returned {_num(got)} s, expected {_num(ref)} s"
-    for how in hows or MESSAGES:
-        if close(got, reference(*args, how=how)):
-            raise CheckFailure(f"{message}: {MESSAGES[how]}")
+    found = [how for how in MESSAGES if close(got, reference(*args, how=how))]
+    if hows is not None and not set(hows) & set(found):
+        found = []  # not the mistake this case looks for
+    if len(found) == 1:
+        raise CheckFailure(f"{message}: {MESSAGES[found[0]]}")
+    if found:  # two mistakes give the same time here: name each, blame none
+        raise CheckFailure(f"{message}; each of these mistakes gives that here: "
+                           + " Or ".join(MESSAGES[how] for how in found),
+                           basic=hows is not None)
     raise CheckFailure(message + ".", basic=hows is not None)
 
 
@@ -178,6 +211,17 @@ _mistake_case("an all-reduce is a reduce-scatter and an all-gather",
               "After the reduce-scatter each worker holds one reduced chunk; the "
               "all-gather, as many steps again, gives every worker all of them.",
               "a GPT-like model in 25 MiB buckets on 8 workers")
+
+
+_mistake_case("the gradients come in the order of the lists", "reversed",
+              "grad_bytes and backward_times are given in the order of the backward "
+              "pass already: the first entry is the first gradient produced (the last "
+              "layer's), and the first bucket is filled from it.",
+              "a layer larger than the cap, 2 workers")
+_mistake_case("a bucket's all-reduce waits for its last gradient", "first gradient",
+              "An all-reduce carries the whole bucket: it can start only when every "
+              "gradient in it has been computed.",
+              "a layer larger than the cap, 2 workers")
 
 
 @q.case("returns a Python float, the inputs unchanged", kind="property",

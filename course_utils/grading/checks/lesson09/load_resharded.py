@@ -83,6 +83,7 @@ class Run:
     def __init__(self, fn, numel, old, new, rank, seed=0):
         self.what = (f"load_resharded(folder of {old} shards of {numel:,} values, "
                      f"rank={rank}, world_size={new}, device=torch.device('cpu'))")
+        self.numel = numel
         self.flat = torch.randn(numel, generator=generator(seed + numel))
         self.expected = shard(self.flat, rank, new)
         self.start = rank * self.expected.numel()
@@ -137,7 +138,16 @@ class Run:
                          problem="shape")
         g = got.detach().cpu().double()
         if torch.isnan(g).any():
-            return (f"the shard holds NaN at {int(torch.isnan(g).sum())} position(s), "
+            nan = torch.isnan(g)
+            data = max(0, min(ref.numel(), self.numel - self.start))
+            if nan[:data].any():  # where the flat vector has values
+                return (f"the shard holds NaN at {int(nan.sum())} position(s), "
+                        f"{int(nan[:data].sum())} of them where the flat vector has "
+                        "values (elements below numel): the old padding was read as "
+                        "data, so the old shards' values were taken from the wrong "
+                        "places. Old shard r holds elements r * ceil(numel / P_old) "
+                        "onwards, and only the last one ends with padding.")
+            return (f"the shard holds NaN at {int(nan.sum())} position(s), "
                     "the padding of the old shards: the values past numel are not "
                     "data.")
         if not torch.allclose(g, ref.double(), rtol=0, atol=0):

@@ -23,7 +23,8 @@ def worker_bytes(n, P, stage, mixed_precision=False, activation_bytes=0,
                  how=None) -> float:
     """Bytes one of P workers holds (as the lesson counts them), or what mistake
     ``how`` counts."""
-    w, g, o = bytes_per_param(mixed_precision, how != "no master weights")
+    w, g, o = bytes_per_param(mixed_precision and how != "float32 bytes",
+                              how != "no master weights")
     if how == "stage off by one":
         stage += 1
     shard = n / P if how == "no ceil" else math.ceil(n / P)
@@ -102,6 +103,11 @@ MESSAGES = {
                          "the weights (the master weights), 4 more bytes per "
                          "parameter.",
     "stage off by one": "the stage shards one kind of state too many.",
+    "float32 bytes": "mixed precision was counted as float32 training (4 + 4 + 8 bytes "
+                     "per parameter): the total is 16 bytes either way, but the 16-bit "
+                     "weights and gradients take 2 + 2 bytes and the optimizer's "
+                     "states 12 (its moments and the float32 master weights), and the "
+                     "stages shard those parts differently.",
 }
 
 
@@ -113,9 +119,13 @@ def _judge(fn, args, hows=None) -> None:
     what = _what(args)
     n, memory, stage, mixed, act = args
     if got == "ValueError":
-        raise CheckFailure(f"{what} raised ValueError, but {ref} worker(s) suffice: "
-                           f"each then holds {_gib(worker_bytes(n, ref, *args[2:]))} "
-                           f"of {_gib(memory)}.", basic=hows is not None)
+        message = (f"{what} raised ValueError, but {ref} worker(s) suffice: each then "
+                   f"holds {_gib(worker_bytes(n, ref, *args[2:]))} of {_gib(memory)}")
+        found = [how for how in hows or MESSAGES if reference(*args, how=how) is None
+                 and _confirms(fn, args, how)]
+        if len(found) == 1:
+            raise CheckFailure(f"{message}; {MESSAGES[found[0]]}")
+        raise CheckFailure(message + ".", basic=hows is not None)
     message = f"{what} returned {got:g}, expected {ref}"
     found = [how for how in hows or MESSAGES if got == reference(*args, how=how)]
     if len(found) == 1:
@@ -132,6 +142,22 @@ def _judge(fn, args, hows=None) -> None:
             message += f" ({ref} already fit: each then needs " \
                        f"{_gib(worker_bytes(n, ref, *args[2:]))})"
     raise CheckFailure(message + ".", basic=hows is not None)
+
+
+def _confirms(fn, args, how) -> bool:
+    """Does the answer compute what mistake ``how`` does on a larger device, where the
+    mistake gives a number (and the right count another)? (An answer that raises
+    ValueError wherever the mistake finds no number may raise it for another reason.)"""
+    n, memory, stage, mixed, act = args
+    for scale in (1.1, 1.25, 1.5, 2, 4, 16):
+        probe = (n, int(memory * scale), stage, mixed, act)
+        wrong = reference(*probe, how=how)
+        if wrong is not None and wrong != reference(*probe):
+            try:
+                return _answer(fn, probe) == wrong
+            except Exception:
+                return False
+    return False
 
 
 _HINT = ("Count, as the lesson does, the bytes of one worker: weights, gradients and "
@@ -169,6 +195,12 @@ _mistake_case("mixed precision keeps float32 master weights", "no master weights
               "the weights and keeps its moments in float32: 12 bytes per parameter "
               "of optimizer states.",
               "70 billion, mixed precision, stage 3, 141 GB, 30 GB of activations")
+_mistake_case("mixed precision: 2 + 2 bytes of 16-bit weights and gradients, 12 of "
+              "optimizer states", "float32 bytes",
+              "With mixed precision what a stage keeps whole is smaller (the 16-bit "
+              "weights and gradients) and what stage 1 shards larger (Adam's moments "
+              "and the float32 master weights) than in float32.",
+              "7 billion, mixed precision, stage 2, 40 GB, 20 GB of activations")
 _mistake_case("stage 2 shards the optimizer states and the gradients only",
               "stage off by one",
               "Stage 1 shards the optimizer states, stage 2 the gradients too, stage 3 "
@@ -189,11 +221,17 @@ def _no_fit_case(name, hint):
     @q.case(f"{name}: no number of workers suffices (ValueError)", hint=hint)
     def _(min_workers):
         args = NO_FIT[name]
-        got = _answer(min_workers, args)
-        if got == "ValueError":
-            return
-        n, memory, stage, mixed, act = args
         what = _what(args)
+        try:
+            got = call(min_workers, *args, name="min_workers")
+        except ValueError:
+            return
+        if got is None:
+            raise CheckFailure(f"{what} returned None; when no number of workers is "
+                               "enough, raise ValueError (a caller would take None for "
+                               "a number).")
+        got = _answer(min_workers, args)
+        n, memory, stage, mixed, act = args
         whole = worker_bytes(n, n, stage, mixed, act)
         raise CheckFailure(f"{what} returned {_short(got)}, expected a ValueError: "
                            f"even with one parameter per shard a worker holds "

@@ -41,6 +41,22 @@ def mistaken(args, how: str) -> tuple[float, float]:
         return batch, lr
     if how == "warmup from 0":
         return batch, target * step / warmup if step < warmup else target
+    if how == "warmup one step ahead":
+        if step < warmup:
+            return batch, base_lr + (target - base_lr) * (step + 1) / warmup
+        return batch, target
+    if how == "no warmup":
+        return batch, target
+    if how == "integer division":
+        target = base_lr * (batch // base_batch)
+        if step < warmup:
+            return batch, base_lr + (target - base_lr) * step / warmup
+        return batch, target
+    if how == "scaled by P":
+        target = base_lr * p
+        if step < warmup:
+            return batch, base_lr + (target - base_lr) * step / warmup
+        return batch, target
     raise ValueError(how)
 
 
@@ -83,6 +99,16 @@ MESSAGES = {
                    "proportion to it (the linear scaling rule).",
     "warmup from 0": "the warmup starts from 0; Goyal et al.'s gradual warmup starts "
                      "from the base rate.",
+    "warmup one step ahead": "the warmup is one step ahead: at step 0 the rate must be "
+                             "the base rate itself, and the scaled rate is reached at "
+                             "step warmup_steps, not one step earlier.",
+    "no warmup": "the rate is the scaled one from step 0: the warmup is left out.",
+    "integer division": "the batch's growth factor was rounded down (an integer "
+                        "division //): the rule multiplies the rate by the exact "
+                        "ratio of the batches, which may be a fraction.",
+    "scaled by P": "the rate is multiplied by the number of workers; the linear "
+                   "scaling rule multiplies it by the factor the batch grew by, "
+                   "effective batch / base_batch.",
 }
 
 
@@ -141,6 +167,15 @@ _mistake_case("the warmup starts at the base rate", "warmup from 0",
               "small batch and climbs to the scaled rate, by the same amount each "
               "step.",
               (0.1, 256, 128, 8, 1, 0, 1000))
+_mistake_case("the warmup reaches the scaled rate at step warmup_steps",
+              "warmup one step ahead",
+              "The steps are counted from 0: at step 0 the rate is still the base "
+              "rate, and it reaches the scaled rate exactly at step warmup_steps.",
+              (0.1, 256, 64, 16, 2, 125, 500))
+_mistake_case("the rate climbs during the warmup", "no warmup",
+              "Before step warmup_steps the rate is not yet the scaled one: it climbs "
+              "to it from the base rate, in equal steps.",
+              (0.1, 256, 64, 16, 2, 125, 500))
 
 
 @q.case("returns an int and a Python float", kind="property",

@@ -73,10 +73,17 @@ def mistaken(counts, means, variances, running_mean, running_var, momentum, how)
     if how == "mean of variances":
         var = (w * variances).sum(0) / n
     unbiased = var * n / (n - 1)
+    if how == "unbiased per worker":  # each worker's variance corrected by n_r - 1
+        inside = variances * w / (w - 1).clamp(min=1)
+        unbiased = (w * (inside + (means - mean) ** 2)).sum(0) / n
+    if how == "n - P":
+        unbiased = var * n / (n - len(counts))
     if how == "unbiased to normalise":
         var = unbiased
     run_var = var if how == "biased running var" else unbiased
     keep = momentum if how == "momentum reversed" else 1 - momentum
+    if how == "no running update":
+        return mean, var, running_mean.clone(), running_var.clone()
     return (mean, var, keep * running_mean + (1 - keep) * mean,
             keep * running_var + (1 - keep) * run_var)
 
@@ -142,6 +149,13 @@ MESSAGES = {
     "momentum reversed": "the momentum weighs the old running statistics, not the new "
                          "batch: in PyTorch, running = (1 - momentum) running + "
                          "momentum batch.",
+    "unbiased per worker": "the running variance corrects each worker's variance by its "
+                           "own count (n_r - 1); BatchNorm on the global batch corrects "
+                           "the global variance once, by the global count (n - 1).",
+    "n - P": "the running variance divides by n - P; the global batch is one sample of "
+             "n values, whose unbiased variance divides by n - 1.",
+    "no running update": "the running statistics come back unchanged; a BatchNorm in "
+                         "train mode updates them with the global batch's statistics.",
 }
 
 
@@ -205,6 +219,14 @@ _mistake_case("PyTorch's momentum weighs the new batch", "momentum reversed",
               "In PyTorch a BatchNorm's momentum (0.1 by default) is the weight of the "
               "new batch's statistics in the running ones; in Keras it is the other "
               "way round (0.99).", "4 workers, one of a single row, momentum 0.3")
+
+
+_mistake_case("the running variance's correction uses the global batch's count",
+              "unbiased per worker",
+              "The running variance is updated with the unbiased variance of the "
+              "global batch, as one BatchNorm that saw all its values computes it: "
+              "the correction counts the values of every worker together.",
+              "4 workers, one of a single row, momentum 0.3")
 
 
 @q.case("float64 tensors of shape (C,); the inputs unchanged", kind="property",
