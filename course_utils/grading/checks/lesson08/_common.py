@@ -15,31 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from ...asserts import CheckFailure, _short, expect_close
-from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - for the checks
+from .._shared import (NOT_JUDGED, _agrees, _basic,  # noqa: F401 - for the checks
+                       _not_judged, _num, generator, seeded)
 
 UNLABELLED = -1  # the label of a transfer-set example without a label
-
-
-def _basic(message: str, problem: str = "") -> CheckFailure:
-    """A basic failure (None, a wrong type): the case's own hint is not shown."""
-    return CheckFailure(message, basic=True, problem=problem)
-
-
-def _num(x: float) -> str:
-    """A number for a message: short, and never a NumPy repr."""
-    return f"{float(x):.6g}"
-
-
-def generator(seed: int) -> torch.Generator:
-    """A seeded CPU generator: the checks never touch the global RNG."""
-    return torch.Generator().manual_seed(seed)
-
-
-def seeded(seed: int, build):
-    """``build()`` under ``torch.manual_seed(seed)``; the global RNG is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
 
 
 # ------------------------------------------------------------ inputs

@@ -13,32 +13,11 @@ import math
 import numpy as np
 import torch
 
-from ...asserts import CheckFailure, _short
-from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - for the checks
+from ...asserts import _short
+from .._shared import (NOT_JUDGED, _agrees, _basic,  # noqa: F401 - for the checks
+                       _not_judged, _num, generator, seeded)
 
 GB = 10 ** 9  # as the ZeRO paper and the lesson count (GPU makers too)
-
-
-def _basic(message: str, problem: str = "") -> CheckFailure:
-    """A basic failure (None, a wrong type): the case's own hint is not shown."""
-    return CheckFailure(message, basic=True, problem=problem)
-
-
-def _num(x: float) -> str:
-    """A number for a message: short, and never a NumPy repr."""
-    return f"{float(x):.6g}"
-
-
-def generator(seed: int) -> torch.Generator:
-    """A seeded CPU generator: the checks never touch the global RNG."""
-    return torch.Generator().manual_seed(seed)
-
-
-def seeded(seed: int, build):
-    """``build()`` under ``torch.manual_seed(seed)``; the global RNG is left alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
 
 
 def close(a: float, b: float, rel: float = 1e-9) -> bool:
