@@ -258,6 +258,46 @@ def test_pt2e_dynamic_int8_is_close():
         assert _rel_err(quantized(X), m(X)) < 0.05
 
 
+@pytest.mark.slow
+def test_pt2e_linear_weights_are_counted_about_a_quarter_of_float():
+    """Does linear_weights_bytes find the int8 weights (with their scales) of a PT2E
+    graph, which has no Linear modules: about 1/4 of the float32 weights?"""
+    m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 64)).eval()
+    x = torch.randn(8, 256)
+    _, quantized, _ = qt.pt2e_dynamic_int8(m, (x,))
+    ratio = qt.linear_weights_bytes(quantized) / qt.linear_weights_bytes(m)
+    assert 0.24 < ratio < 0.35, ratio
+
+
+@pytest.mark.slow
+def test_compile_timed_with_freezing_matches_eager():
+    """Does a model compiled with Inductor's freezing compute the eager outputs, and
+    recompile (frozen again) for a new batch size?"""
+    m = _mlp()
+    run, seconds = qt.compile_timed(m, X, freezing=True)
+    assert seconds > 0
+    with torch.inference_mode():
+        torch.testing.assert_close(run(X), m(X), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(run(X[:3]), m(X[:3]), rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_batch_outputs_calls_with_full_batches_of_real_rows():
+    """Does every call get exactly `batch` rows, the last chunk filled with copies of
+    its own first row (never zeros), and do the outputs match one big call?"""
+    seen = []
+
+    def model(x, mask):
+        seen.append((len(x), x.clone()))
+        return x * mask
+
+    x = torch.arange(1, 11, dtype=torch.float32).unsqueeze(1)          # (10, 1)
+    mask = torch.full((10, 1), 2.0)
+    y = qt.fixed_batch_outputs(model, x, mask, batch=4)
+    torch.testing.assert_close(y, x * 2)
+    assert [n for n, _ in seen] == [4, 4, 4]
+    assert seen[-1][1].flatten().tolist() == [9.0, 10.0, 9.0, 9.0]
+
+
 # ------------------------------------------------------------------ the GPU path
 def test_gpu_quantize_explains_what_it_needs():
     """Does gpu_quantize reject an unknown scheme, and without CUDA name the need?"""

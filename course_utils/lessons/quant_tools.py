@@ -37,9 +37,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._quiet import captured_stderr
+
 __all__ = [
     "import_torchao", "cpu_features", "latency", "compare_latency", "saved_size_bytes",
-    "linear_weights_bytes", "compile_timed", "torchao_int8", "torchao_int8_embeddings",
+    "linear_weights_bytes", "compile_timed", "fixed_batch_outputs", "torchao_int8",
+    "torchao_int8_embeddings",
     "Int8Embedding", "quantize_embeddings", "torch_ao_dynamic_int8", "Autocast",
     "PT2EModels", "pt2e_static_int8", "pt2e_dynamic_int8", "exported_size_bytes",
     "keras_int8", "keras_weights_bytes", "keras_saved_size_bytes", "litert_full_int8",
@@ -197,8 +200,10 @@ def saved_size_bytes(obj) -> int:
 def linear_weights_bytes(model: nn.Module) -> int:
     """Saved size of the weights of the model's linear layers alone (no biases).
 
-    Counts ``nn.Linear`` (float or with a torchao quantized weight) and
-    ``torch.ao``'s dynamically quantized ``Linear`` (whose ``weight()`` is a method).
+    Counts ``nn.Linear`` (float or with a torchao quantized weight), ``torch.ao``'s
+    dynamically quantized ``Linear`` (whose ``weight()`` is a method) and, in a
+    converted PT2E graph, the int8 weights read by its ``dequantize_per_channel``
+    nodes with their scales and zero points (the graph has no Linear modules).
 
     Args:
         model: the model.
@@ -213,26 +218,75 @@ def linear_weights_bytes(model: nn.Module) -> int:
             weights[name] = module.weight()                  # qint8 (out, in)
         elif isinstance(module, nn.Linear):
             weights[name] = module.weight                    # (out, in)
+    if isinstance(model, torch.fx.GraphModule):
+        for node in model.graph.nodes:
+            if node.op == "call_function" and "dequantize_per_channel" in str(
+                    node.target):
+                for arg in node.args[:3]:                    # int8 weight, scale, zp
+                    if isinstance(arg, torch.fx.Node) and arg.op == "get_attr":
+                        tensor = model
+                        for part in arg.target.split("."):
+                            tensor = getattr(tensor, part)
+                        weights[arg.target] = tensor
     return saved_size_bytes(weights)
 
 
-def compile_timed(model, *example_args, **compile_kwargs):
+def compile_timed(model, *example_args, freezing: bool = False, **compile_kwargs):
     """``torch.compile`` a model and time its first call, where compilation happens.
 
     Args:
         model: the module (or function) to compile.
         *example_args: arguments of the first call (shapes of later calls should match,
             or torch.compile compiles again).
+        freezing: Inductor's freezing: the weights become constants, which lets it
+            prepack them for oneDNN's int8 and bfloat16 kernels (AMX, VNNI) and fold
+            torchao's weight conversions. ``torch.compile(..., options={"freezing":
+            True})`` is not enough on torch 2.13 for every model (PT2E's prepack ops
+            stay in the graph), so ``torch._inductor.config.freezing`` is patched
+            around every call, a recompilation for a new shape included.
         **compile_kwargs: passed to ``torch.compile`` (``mode``, ``options``, ...).
     Returns:
         ``(compiled, seconds)``: the compiled callable and the wall time of its first
         call under ``torch.inference_mode``.
     """
     compiled = torch.compile(model, **compile_kwargs)
+    run = compiled
+    if freezing:
+        def run(*args, **kwargs):
+            with torch._inductor.config.patch(freezing=True):
+                return compiled(*args, **kwargs)
+
     start = time.perf_counter()
     with torch.inference_mode():
-        compiled(*example_args)
-    return compiled, time.perf_counter() - start
+        run(*example_args)
+    return run, time.perf_counter() - start
+
+
+def fixed_batch_outputs(model, *tensors, batch: int) -> torch.Tensor:
+    """The model's outputs on N examples, computed in batches of exactly ``batch``.
+
+    A compiled model is specialised to one input shape, and a timed configuration
+    should be the one evaluated; so every call gets ``batch`` rows. The last chunk is
+    filled up with copies of its own first row (not zeros: a dynamic quantizer's range
+    of the batch then sees only real data), and their outputs are dropped.
+
+    Args:
+        model: called as ``model(*chunks)``, one chunk of each tensor.
+        *tensors: tensors of N rows each (images; or token ids and attention mask).
+        batch: the rows of every call.
+    Returns:
+        (N, ...) float32 outputs, in the order of the rows.
+    """
+    n = len(tensors[0])
+    out = []
+    with torch.inference_mode():
+        for start in range(0, n, batch):
+            chunks = [t[start:start + batch] for t in tensors]
+            k = len(chunks[0])
+            chunks = [torch.cat([c, c[:1].expand(batch - k, *c.shape[1:])])
+                      for c in chunks]
+            out.append(model(*chunks)[:k].float())
+    return torch.cat(out)
 
 
 # ------------------------------------------------------------------ torchao, eager
@@ -476,16 +530,8 @@ def _pt2e_compile(quantized, example_inputs):
     Raises:
         RuntimeError: Inductor could not compile, with what to do.
     """
-    compiled = torch.compile(quantized)
-
-    def run(*args):
-        with torch._inductor.config.patch(freezing=True):
-            return compiled(*args)
-
-    start = time.perf_counter()
     try:
-        with torch.inference_mode():
-            run(*example_inputs)                     # compiles here
+        return compile_timed(quantized, *example_inputs, freezing=True)
     except Exception as exc:
         raise RuntimeError(
             "torch.compile (Inductor, freezing) could not compile the PT2E int8 model "
@@ -493,7 +539,6 @@ def _pt2e_compile(quantized, example_inputs):
             f"{str(exc).splitlines()[0][:200]}). Inductor's CPU backend needs a C++ "
             "compiler (g++ or clang); install one, or run the uncompiled `quantized` "
             "model (correct, but at float speed).") from exc
-    return run, time.perf_counter() - start
 
 
 def pt2e_static_int8(model: nn.Module, example_inputs, calibration_batches,
@@ -710,8 +755,8 @@ def litert_full_int8(keras_model, representative_batches, int8_io: bool = False)
         the converter raised (TF 2.21: "Statistics for quantized inputs were
         expected, but not specified; continuing anyway.", harmless: the input
         range comes from the representative dataset). Keras' export prints
-        ("Saved artifact at ...") are swallowed; the converter's C++ line
-        "fully_quantize: 0, inference_type: 6, ..." goes straight to stderr.
+        ("Saved artifact at ...") are swallowed, and so is the converter's C++ line
+        "fully_quantize: 0, inference_type: 6, ..." (``_quiet.captured_stderr``).
     """
     tf = _quiet_tensorflow()
 
@@ -727,7 +772,8 @@ def litert_full_int8(keras_model, representative_batches, int8_io: bool = False)
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     with warnings.catch_warnings(record=True) as caught, \
-            contextlib.redirect_stdout(io.StringIO()):     # Keras' "Saved artifact at"
+            contextlib.redirect_stdout(io.StringIO()), \
+            captured_stderr():                               # Keras' "Saved artifact at"
         warnings.simplefilter("always")
         model_bytes = converter.convert()
     return model_bytes, list(dict.fromkeys(str(w.message) for w in caught))
@@ -743,10 +789,13 @@ def litert_runner(model_bytes, num_threads: int | None = None):
         ``run(x) -> np.ndarray``: x float (B, ...) is quantized if the model's input is
         int8 (``q = round(x / scale) + zero_point``), the output dequantized if int8
         (``(q - zero_point) * scale``); the batch size may change between calls.
+        LiteRT's note "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." is
+        dropped (``_quiet.captured_stderr``).
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+    with captured_stderr():
+        interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     shape = [None]
@@ -754,8 +803,9 @@ def litert_runner(model_bytes, num_threads: int | None = None):
     def run(x):
         x = np.asarray(x, dtype=np.float32)
         if shape[0] != x.shape:                        # resize once per batch shape
-            interpreter.resize_tensor_input(inp["index"], x.shape)
-            interpreter.allocate_tensors()
+            with captured_stderr():                    # the delegate is applied here
+                interpreter.resize_tensor_input(inp["index"], x.shape)
+                interpreter.allocate_tensors()
             shape[0] = x.shape
         if inp["dtype"] == np.int8:
             scale, zero = inp["quantization"]
