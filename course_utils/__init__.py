@@ -13,7 +13,7 @@ import importlib
 from . import _quiet
 
 __version__ = "0.1.0"
-_quiet.install()  # two known start-up messages of torchao and torch (see _quiet)
+_quiet.install()  # known start-up messages of TensorFlow, torchao and torch (see _quiet)
 
 _EXPORTS = {
     # runtime

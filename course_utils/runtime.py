@@ -23,16 +23,15 @@ def smoke_mode() -> bool:
     return os.environ.get("COURSE_SMOKE", "").strip().lower() in _TRUE
 
 
-def seed_everything(seed: int = 0) -> int:
+def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, NumPy, PyTorch (CPU and CUDA) and TensorFlow when imported.
+
+    Returns nothing, so that a notebook cell ending with it shows no stray ``0``.
 
     Args:
         seed: the seed; the same seed gives the same numbers on the same machine.
-    Returns:
-        The seed, so a notebook can print it.
     Example:
         >>> seed_everything(42)
-        42
     """
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
@@ -55,7 +54,6 @@ def seed_everything(seed: int = 0) -> int:
         keras = sys.modules["keras"]
         if hasattr(keras, "utils") and hasattr(keras.utils, "set_random_seed"):
             keras.utils.set_random_seed(seed)
-    return seed
 
 
 @dataclass(frozen=True)
