@@ -14,10 +14,10 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # Smoke mode (tiny data, 1 epoch) unless the caller set COURSE_SMOKE: tests must run in minutes.
 TEST_ENV := COURSE_SMOKE=$${COURSE_SMOKE-1} MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: venv lab test test-fast book book-instructor exercises bench bench-full lock clean help
+.PHONY: venv lab test test-fast book book-instructor book-full book-instructor-full exercises bench bench-full lock clean help
 
 help:
-	@echo "make lab | test | test-fast | book | book-instructor | exercises | bench | bench-full | lock | clean"
+	@echo "make lab | test | test-fast | book | book-instructor | book-full | book-instructor-full | exercises | bench | bench-full | lock | clean"
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0) if v == (3, 11) else print(f"warning: Python {v[0]}.{v[1]}; the course is pinned and tested on 3.11")'
@@ -44,6 +44,14 @@ book: $(STAMP)
 
 book-instructor: $(STAMP)
 	$(PY) -m course_utils book build --instructor
+
+# The edition to publish: every notebook in full mode (from `course bench --full`'s cache where
+# it has run them); the site goes to book/_build/full/<edition>/_build/html.
+book-full: $(STAMP)
+	$(PY) -m course_utils book build --full
+
+book-instructor-full: $(STAMP)
+	$(PY) -m course_utils book build --instructor --full
 
 exercises: $(STAMP)
 	$(VENV)/bin/course exercises build

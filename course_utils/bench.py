@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .figures import table_cell, table_lines
 from .paths import repo_root
 from .results import RESULTS_FILE_ENV, read_recorded
 
@@ -84,9 +85,10 @@ def run_notebook(path: Path, full: bool, timeout: int, save_to: Path | None = No
     os.close(fd)
     saved = {k: os.environ.get(k) for k in ("COURSE_SMOKE", RESULTS_FILE_ENV, "MPLBACKEND")}
     os.environ[RESULTS_FILE_ENV] = results_file
-    # Agg draws nothing into the notebook; a saved notebook is read for its figures
+    # Agg draws nothing into the notebook; a saved notebook is read for its figures, and a
+    # full-mode run goes to the full book's cache (the book shows its figures)
     os.environ["MPLBACKEND"] = ("module://matplotlib_inline.backend_inline"
-                                if save_to is not None else "Agg")
+                                if save_to is not None or full else "Agg")
     if full:
         os.environ.pop("COURSE_SMOKE", None)
     else:
@@ -113,6 +115,8 @@ def run_notebook(path: Path, full: bool, timeout: int, save_to: Path | None = No
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if full and status == "ok":
+        _cache_for_book(path, nb, wall)
     figures = read_recorded(results_file)
     os.unlink(results_file)
     root = repo_root() or path.parent.parent
@@ -130,6 +134,22 @@ def run_notebook(path: Path, full: bool, timeout: int, save_to: Path | None = No
     }
 
 
+def _cache_for_book(path: Path, executed, seconds: float) -> None:
+    """Hand a full-mode execution to ``course book build --full`` (its jupyter-cache); a
+    failure to do so is reported, never fatal to the benchmark."""
+    from .book import cache_executed_notebook, execution_cache
+
+    root = repo_root()
+    if root is None or not path.resolve().is_relative_to(root):
+        return                                   # not a page of this course's book
+    try:
+        cache_executed_notebook(path, executed, seconds)
+        print(f"  {path.name}: outputs cached for `course book build --full` "
+              f"({execution_cache(full=True)})")
+    except Exception as exc:                      # a locked or corrupt cache, no repo root
+        print(f"  {path.name}: not cached for the full book ({type(exc).__name__}: {exc})")
+
+
 def merge_runs(old: list[dict], new: list[dict]) -> list[dict]:
     """Replace runs of the same notebook, mode and device; keep the rest; sort for stable files."""
     key = lambda r: (r["notebook"], r["mode"], r["device"])  # noqa: E731
@@ -139,47 +159,82 @@ def merge_runs(old: list[dict], new: list[dict]) -> list[dict]:
 
 
 def markdown_table(runs: list[dict]) -> str:
-    """The results as a Markdown table: lesson, figure, value, mode, device, time, machine, date."""
+    """The results in Markdown, for the README and ``benchmarks/RESULTS.md``: each full-mode run
+    (lesson, device, machine, wall time, date) with its figures under their titles, beside their
+    targets and published anchors (``course_utils.figures``); then one table of the smoke runs,
+    whose figures say nothing (tiny data, one epoch): only their wall times are shown."""
     if not runs:
         return "_No benchmark has been run yet: `course bench --full`._\n"
-    rows = ["| lesson | figure | value | mode | device | wall time | machine | date |",
-            "|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        figures = r.get("figures") or {"(status)": {"value": r.get("status", "?"), "unit": ""}}
-        if r["mode"] == "smoke":  # tiny data, 1-2 epochs: only the time says something
-            figures = {"(smoke run: wall time only)": {"value": "-", "unit": ""}}
-        if r.get("status") != "ok":
-            figures = {**figures, "status": {"value": f"{r['status']}: {r.get('error', '')}", "unit": ""}}
-        for name, fig in sorted(figures.items()):
-            value = fig["value"]
-            shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
-            unit = f" {fig['unit']}" if fig.get("unit") else ""
-            minutes = r["wall_time_s"] / 60
-            rows.append(f"| {r['lesson']} | {name} | {shown}{unit} | {r['mode']} | {r['device']} | "
-                        f"{minutes:.1f} min | {r['machine']} | {r['date']} |")
-    return "\n".join(rows) + "\n"
+    def key(run: dict) -> tuple[str, str, str]:
+        return str(run.get("lesson", "")), str(run.get("device", "")), str(run.get("notebook", ""))
+
+    lines = []
+    for run in sorted((r for r in runs if r.get("mode") != "smoke"), key=key):
+        facts = [f"{run.get('mode', '?')} mode", run.get("device", "?"), run.get("machine", ""),
+                 f"{run.get('wall_time_s', 0) / 60:.1f} min wall time", run.get("date", "")]
+        lines += [f"**Lesson {run.get('lesson', '?')}** · " + " · ".join(f for f in facts if f), ""]
+        if run.get("status", "ok") != "ok":
+            lines += [f"Run **{run['status']}**: {run.get('error', '')}".rstrip(": ") + ".", ""]
+        elif not run.get("figures"):
+            lines += ["No figure recorded.", ""]
+        else:
+            lines += table_lines(run, for_book=False) + [""]
+    smoke = sorted((r for r in runs if r.get("mode") == "smoke"), key=key)
+    if smoke:
+        lines += ["**Smoke runs** (tiny data, one epoch: only the wall time says something)", "",
+                  "| lesson | device | wall time | status | machine | date |",
+                  "|---|---|---|---|---|---|"]
+        for r in smoke:
+            status = r.get("status", "ok") + (f": {r['error']}" if r.get("error") else "")
+            cells = [r.get("lesson", "?"), r.get("device", "?"), f"{r.get('wall_time_s', 0) / 60:.1f} min",
+                     status, r.get("machine", ""), r.get("date", "")]
+            lines.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def write_results(root: Path, runs: list[dict]) -> None:
-    """Write ``benchmarks/results.json``, ``benchmarks/RESULTS.md``, the book's results page and the
-    README's results section."""
+    """Write ``benchmarks/results.json`` and everything rendered from it (``render_results``)."""
     bench_dir = root / "benchmarks"
     bench_dir.mkdir(exist_ok=True)
     (bench_dir / "results.json").write_text(json.dumps({"runs": runs}, indent=2, sort_keys=True) + "\n")
-    table = markdown_table(runs)
-    (bench_dir / "RESULTS.md").write_text(
-        "# Benchmark results\n\nWritten by `course bench`; do not edit by hand.\n\n" + table)
-    if (root / "book").is_dir():  # the book's results page shows the same runs
-        from .book import write_results_page
+    render_results(root, runs)
 
-        write_results_page(root)
+
+def rendered_results(root: Path, runs: list[dict]) -> dict[Path, str]:
+    """{file: its text} for what the results are rendered into: ``benchmarks/RESULTS.md``, the
+    book's results page and the README's results section (between its markers)."""
+    table = markdown_table(runs)
+    out = {root / "benchmarks" / "RESULTS.md":
+           "# Benchmark results\n\nWritten by `course bench`; do not edit by hand.\n\n" + table}
+    if (root / "book").is_dir():  # the book's results page shows the same runs
+        from .book import RESULTS_PAGE, results_markdown
+
+        out[root / RESULTS_PAGE] = results_markdown({"runs": runs})
     readme = root / "README.md"
     if readme.exists():
-        text = readme.read_text()
+        text = readme.read_text(encoding="utf-8")
         if README_START in text and README_END in text:
             head, rest = text.split(README_START, 1)
             _, tail = rest.split(README_END, 1)
-            readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+            out[readme] = f"{head}{README_START}\n{table}{README_END}{tail}"
+    return out
+
+
+def render_results(root: Path, runs: list[dict] | None = None, check: bool = False) -> list[Path]:
+    """Render the results (default: those in ``benchmarks/results.json``, which this never
+    writes) into ``rendered_results``' files; returns the files that changed (with ``check``:
+    that are out of date, writing nothing)."""
+    runs = load_runs(root) if runs is None else runs
+    changed = []
+    for path, text in rendered_results(root, runs).items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        changed.append(path)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return changed
 
 
 def load_runs(root: Path) -> list[dict]:

@@ -13,6 +13,13 @@ calling jupyter-book, :func:`build`
 
 Notebooks execute in smoke mode (``COURSE_SMOKE=1``) and jupyter-cache keeps their outputs in
 ``book/_build/.jupyter_cache``, shared by both editions; warnings are errors (``-W -n --keep-going``).
+Every page of a smoke build carries a banner saying so (``book/_ext/course_book.py``).
+
+``--full`` builds the edition people should read: notebooks execute in full mode, with their own
+jupyter-cache (``book/_build/.jupyter_cache_full``; the two modes run the same code, so one cache
+would hand smoke outputs to a full build) and their own site (``book/_build/full/<edition>``).
+``course bench --full`` puts each notebook it runs into that cache (:func:`cache_executed_notebook`),
+so the figures of the benchmark and of the book come from one execution.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .figures import table_lines
 from .paths import cache_dir, repo_root
 
 EDITIONS = ("learner", "instructor")
@@ -51,17 +59,91 @@ def _root(root: Path | str | None = None) -> Path:
     return Path(root).resolve() if root else (repo_root() or Path.cwd().resolve())
 
 
-def site_dir(edition: str = "learner", root: Path | str | None = None) -> Path:
+def site_dir(edition: str = "learner", root: Path | str | None = None,
+             full: bool = False) -> Path:
     """The folder holding the built HTML of an edition (``index.html`` and the pages)."""
-    return output_dir(edition, root) / "_build" / "html"
+    return output_dir(edition, root, full) / "_build" / "html"
 
 
-def output_dir(edition: str = "learner", root: Path | str | None = None) -> Path:
-    """What ``jupyter-book --path-output`` gets for an edition (it appends ``_build/html``)."""
+def output_dir(edition: str = "learner", root: Path | str | None = None,
+               full: bool = False) -> Path:
+    """What ``jupyter-book --path-output`` gets for an edition (it appends ``_build/html``):
+    ``book`` and ``book/_build/instructor`` in smoke mode, ``book/_build/full/<edition>`` in
+    full mode."""
     root = _root(root)
     if edition not in EDITIONS:
         raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    if full:
+        return root / "book" / "_build" / "full" / edition
     return root / "book" if edition == "learner" else root / "book" / "_build" / "instructor"
+
+
+FULL_CACHE = "book/_build/.jupyter_cache_full"   # relative to the repository root
+FULL_CELL_TIMEOUT_S = 3600                       # a full-mode training cell may take minutes
+
+
+def execution_cache(root: Path | str | None = None, full: bool = False) -> Path:
+    """The jupyter-cache folder of a build: the config's for smoke mode, ``FULL_CACHE`` for full."""
+    root = _root(root)
+    return root / (FULL_CACHE if full else read_config(root)["execute"]["cache"])
+
+
+def build_config(root: Path | str | None = None, full: bool = False) -> Path:
+    """The config file of a build: ``book/_config.yml`` itself in smoke mode; in full mode a
+    copy in ``book/_build/config/full.yml`` with the full-mode cache, a longer cell timeout, and
+    the local extensions' folder made absolute (it is relative to the config file)."""
+    import yaml
+
+    root = _root(root)
+    source = root / "book" / "_config.yml"
+    if not full:
+        return source
+    config = read_config(root)
+    config["execute"]["cache"] = FULL_CACHE
+    config["execute"]["timeout"] = FULL_CELL_TIMEOUT_S
+    extensions = config["sphinx"]["local_extensions"]
+    config["sphinx"]["local_extensions"] = {
+        name: str((source.parent / folder).resolve()) for name, folder in extensions.items()}
+    path = root / "book" / "_build" / "config" / "full.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Written by `course book build --full` from book/_config.yml: edit that.\n"
+                    + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                    encoding="utf-8")
+    return path
+
+
+def cache_executed_notebook(source: Path | str, executed, seconds: float | None = None,
+                            root: Path | str | None = None) -> int:
+    """Put a full-mode execution of ``source`` (``course bench --full``) in the full build's
+    jupyter-cache; returns the cache record's id.
+
+    jupyter-cache matches a notebook by a hash of its code cells (source and metadata) and its
+    kernelspec, so the cached copy is the source notebook itself with the executed outputs
+    copied in: the execution's own cell metadata (nbclient's timings) would change the hash.
+
+    Raises:
+        ValueError: ``executed`` does not have the code cells of ``source``.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    source = Path(source).resolve()
+    nb = nbformat.read(source, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    done = [c for c in executed.cells if c.cell_type == "code"]
+    if [c.source for c in code] != [c.source for c in done]:
+        raise ValueError(f"the executed notebook is not {source.name} as it is on disk "
+                         "(its code cells differ): run it again")
+    for cell, ran in zip(code, done):
+        cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
+    if "language_info" in executed.metadata:        # the page's code highlighting
+        nb.metadata["language_info"] = executed.metadata["language_info"]
+    cache = get_cache(str(execution_cache(root, full=True)))
+    record = cache.cache_notebook_bundle(
+        CacheBundleIn(nb, str(source), data={"execution_seconds": seconds}),
+        check_validity=False, overwrite=True)
+    return record.pk
 
 
 def read_config(root: Path | str | None = None) -> dict:
@@ -199,17 +281,6 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").strip() or "–"
 
 
-def _number(value) -> str:
-    """A figure with 4 significant digits (thousands separated), as a reader wants to see it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _cell(value)
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
 def _lesson(lesson: str) -> str:
     """The lesson cell: a ``{lesson}`` link when the lesson is a two-digit number."""
     lesson = str(lesson)
@@ -227,6 +298,9 @@ def results_markdown(results: dict | None) -> str:
         "`course bench` ran it headless in a fresh kernel. **Full mode** is the lesson as a learner",
         "runs it; **smoke mode** (tiny data, one epoch) only shows that the notebook runs, and its",
         "figures say nothing about the method. Each run names its device, machine, date and wall time.",
+        "Beside each full-mode figure: the lesson's target for it, and where the lesson sets it",
+        "against one, the figure a well-known source published (on other hardware, often with a",
+        "larger model or budget: a reference point, not a target).",
         "",
     ]
     runs = list((results or {}).get("runs") or [])
@@ -261,15 +335,7 @@ def results_markdown(results: dict | None) -> str:
             if not figures:
                 lines += ["No figure recorded.", ""]
                 continue
-            lines += ["| Figure | Value | Unit |", "|---|---|---|"]
-            for name, fig in sorted(figures.items()):
-                value = fig.get("value") if isinstance(fig, dict) else fig
-                unit = fig.get("unit", "") if isinstance(fig, dict) else ""
-                shown = _number(value)
-                if unit == "fraction" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    shown += f" ({100 * value:.2f} %)"
-                lines.append(f"| `{_cell(name)}` | {shown} | {_cell(unit)} |")
-            lines.append("")
+            lines += table_lines(run, for_book=True) + [""]
     return "\n".join(lines)
 
 
@@ -303,36 +369,55 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _mathjax_tarball() -> Path:
-    """The verified MathJax npm tarball: ``$COURSE_MATHJAX_TGZ``, the user cache, or ``npm pack``."""
-    if os.environ.get(MATHJAX_TGZ_ENV):
-        candidates = [Path(os.environ[MATHJAX_TGZ_ENV])]
+def npm_tarball(package: str, version: str, sha256: str, env: str | None = None) -> Path:
+    """A verified npm tarball ``<package>-<version>.tgz``: the file named by ``$env``, the user
+    cache (``cache_dir()/vendor``), or ``npm pack`` from the registry into that cache. Its SHA-256
+    is checked on every use; a wrong file is never used."""
+    if env and os.environ.get(env):
+        candidates = [Path(os.environ[env])]
     else:
-        candidates = [cache_dir() / "vendor" / f"mathjax-{MATHJAX_VERSION}.tgz"]
+        candidates = [cache_dir() / "vendor" / f"{package}-{version}.tgz"]
     for path in candidates:
-        if path.is_file() and _sha256(path) == MATHJAX_SHA256:
+        if path.is_file() and _sha256(path) == sha256:
             return path
-    if os.environ.get(MATHJAX_TGZ_ENV):
-        raise RuntimeError(f"{candidates[0]} is not mathjax-{MATHJAX_VERSION}.tgz (SHA-256 should be {MATHJAX_SHA256})")
+    if env and os.environ.get(env):
+        raise RuntimeError(f"{candidates[0]} is not {package}-{version}.tgz (SHA-256 should be {sha256})")
     npm = shutil.which("npm")
     if npm is None:
+        hint = f" and set {env} to its path" if env else f" into {candidates[0].parent}"
         raise RuntimeError(
-            "MathJax is needed to build the book and npm is not installed. Install Node.js and npm "
+            f"{package} {version} is needed and npm is not installed. Install Node.js and npm "
             "(Debian: apt-get install nodejs npm, or run .ci/install-system-deps.sh), or download "
-            f"mathjax-{MATHJAX_VERSION}.tgz from the npm registry and set {MATHJAX_TGZ_ENV} to its path.")
+            f"{package}-{version}.tgz from the npm registry{hint}.")
     target = candidates[0]
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp, check=True,
+        subprocess.run([npm, "pack", f"{package}@{version}", "--silent"], cwd=tmp, check=True,
                        stdout=subprocess.DEVNULL)
-        packed = Path(tmp) / f"mathjax-{MATHJAX_VERSION}.tgz"
+        packed = Path(tmp) / f"{package}-{version}.tgz"
         actual = _sha256(packed)
-        if actual != MATHJAX_SHA256:
-            raise RuntimeError(f"npm gave a mathjax-{MATHJAX_VERSION}.tgz with SHA-256 {actual}, expected {MATHJAX_SHA256}")
+        if actual != sha256:
+            raise RuntimeError(f"npm gave a {package}-{version}.tgz with SHA-256 {actual}, expected {sha256}")
         partial = target.with_suffix(".part")
         shutil.copyfile(packed, partial)
         partial.replace(target)  # atomic: a half-copied file never becomes a cache hit
     return target
+
+
+def _mathjax_tarball() -> Path:
+    """The verified MathJax npm tarball: ``$COURSE_MATHJAX_TGZ``, the user cache, or ``npm pack``."""
+    return npm_tarball("mathjax", MATHJAX_VERSION, MATHJAX_SHA256, MATHJAX_TGZ_ENV)
+
+
+# axe-core, the accessibility engine the browser tests run in each page (never part of the site).
+AXE_VERSION = "4.14.1"
+AXE_SHA256 = "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745"
+
+
+def axe_core_js() -> str:
+    """The source of ``axe.min.js`` from the verified axe-core npm tarball."""
+    with tarfile.open(npm_tarball("axe-core", AXE_VERSION, AXE_SHA256)) as tar:
+        return tar.extractfile("package/axe.min.js").read().decode("utf-8")
 
 
 def vendor_mathjax(dest: Path | str | None = None) -> Path:
@@ -409,10 +494,12 @@ def build(edition: str = "learner", root: Path | str | None = None, all_pages: b
             return 1
     toc_path = write_toc(toc, root / "book" / "_build" / "toc" / f"{edition}.yml")
     cmd = _jupyter_book() + [
-        "build", str(root), "--config", str(root / "book" / "_config.yml"), "--toc", str(toc_path),
-        "--path-output", str(output_dir(edition, root)), "-W", "-n", "--keep-going",
+        "build", str(root), "--config", str(build_config(root, full=not smoke)),
+        "--toc", str(toc_path),
+        "--path-output", str(output_dir(edition, root, full=not smoke)), "-W", "-n",
+        "--keep-going",
     ] + (["--all"] if all_pages else [])
-    log_path = root / "book" / "_build" / "logs" / f"{edition}.log"
+    log_path = root / "book" / "_build" / "logs" / f"{edition}{'' if smoke else '-full'}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     executed = cached = 0
     with open(log_path, "w", encoding="utf-8") as log:
@@ -426,9 +513,9 @@ def build(edition: str = "learner", root: Path | str | None = None, all_pages: b
                 sys.stdout.write(line)
         rc = proc.wait()
     seconds = time.perf_counter() - start
-    print(f"{edition} edition: {'built' if rc == 0 else f'FAILED (exit {rc})'} in {seconds:.0f} s; "
+    print(f"{edition} edition ({'smoke' if smoke else 'full'} mode): {'built' if rc == 0 else f'FAILED (exit {rc})'} in {seconds:.0f} s; "
           f"{executed} notebook(s) executed, {cached} from the cache; log: {log_path.relative_to(root)}; "
-          f"site: {site_dir(edition, root).relative_to(root)}/index.html")
+          f"site: {site_dir(edition, root, not smoke).relative_to(root)}/index.html")
     return rc
 
 
@@ -440,14 +527,18 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_results(args) -> int:
+    """``course book results [--check]``: render benchmarks/results.json (never rewritten here)
+    into the results page, benchmarks/RESULTS.md and the README's results section."""
+    from .bench import render_results
+
     root = _root()
-    text = results_markdown(read_results(root))
-    path = root / RESULTS_PAGE
+    changed = render_results(root, check=args.check)
+    names = ", ".join(str(p.relative_to(root)) for p in changed)
     if args.check:
-        ok = path.exists() and path.read_text(encoding="utf-8") == text
-        print(f"{RESULTS_PAGE} is {'up to date' if ok else 'out of date: run `course book results`'}")
-        return 0 if ok else 1
-    print(f"{'wrote' if write_results_page(root) else 'unchanged:'} {RESULTS_PAGE}")
+        print(f"out of date: {names} (run `course book results`)" if changed
+              else "the results page, benchmarks/RESULTS.md and the README are up to date")
+        return 1 if changed else 0
+    print(f"wrote {names}" if changed else "unchanged: the results page, RESULTS.md, the README")
     return 0
 
 
@@ -455,9 +546,10 @@ def _cmd_serve(args) -> int:
     import functools
     import http.server
 
-    folder = site_dir("instructor" if args.instructor else "learner")
+    folder = site_dir("instructor" if args.instructor else "learner", full=args.full)
     if not (folder / "index.html").exists():
-        print(f"{folder} has no site yet: run `make book{'-instructor' if args.instructor else ''}` first")
+        target = "book" + ("-instructor" if args.instructor else "") + ("-full" if args.full else "")
+        print(f"{folder} has no site yet: run `make {target}` first")
         return 1
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
@@ -480,11 +572,13 @@ def add_commands(sub) -> None:
     p_build.add_argument("--full", action="store_true", help="execute notebooks in full mode, not smoke mode")
     p_build.add_argument("--quiet", action="store_true", help="print only the summary (the log has the rest)")
     p_build.set_defaults(handler=_cmd_build)
-    p_results = bsub.add_parser("results", help="write book/results.md from benchmarks/results.json")
+    p_results = bsub.add_parser("results", help="write book/results.md, benchmarks/RESULTS.md and the "
+                                "README's results from benchmarks/results.json")
     p_results.add_argument("--check", action="store_true", help="only check that it is up to date")
     p_results.set_defaults(handler=_cmd_results)
     p_serve = bsub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/")
     p_serve.add_argument("--instructor", action="store_true")
     p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--full", action="store_true", help="the full-mode site (`make book-full`)")
     p_serve.set_defaults(handler=_cmd_serve)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])

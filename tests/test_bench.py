@@ -17,7 +17,8 @@ def _lesson(path, code):
 @pytest.mark.slow
 def test_bench_runs_notebooks_and_records_figures(tmp_path):
     """Does course bench execute each lesson in a fresh kernel, collect record()s, mode and time,
-    report a failing notebook as an error, and keep the README's table in sync?"""
+    report a failing notebook as an error, and keep the README's results in sync (a smoke run by
+    its wall time only)?"""
     (tmp_path / "notebooks").mkdir()
     _lesson(tmp_path / "notebooks" / "01_ok.ipynb",
             "import os\nfrom course_utils import record, smoke_mode\n"
@@ -36,8 +37,9 @@ def test_bench_runs_notebooks_and_records_figures(tmp_path):
     assert by_lesson["01"]["device"] == "cpu" and "cores" in by_lesson["01"]["machine"]
     assert by_lesson["02"]["status"] == "error" and "boom" in by_lesson["02"]["error"]
     readme = (tmp_path / "README.md").read_text()
-    assert "| 01 | (smoke run: wall time only) | - | smoke | cpu |" in readme and "old" not in readme
-    assert "42" not in readme  # smoke-mode figures are not results
+    assert "**Smoke runs**" in readme and "| 01 | cpu |" in readme and "old" not in readme
+    assert "| 02 | cpu |" in readme and "error: " in readme and "boom" in readme
+    assert "42" not in readme and "answer" not in readme  # smoke-mode figures are not results
     assert readme.startswith("intro") and readme.endswith("outro\n")
 
 

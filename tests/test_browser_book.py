@@ -67,9 +67,14 @@ def toc_pages() -> list[str]:
     return book.toc_docnames(book.built_toc("learner", ROOT))
 
 
-def _new_page(browser, base: str, record: dict):
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+def _new_page(browser, base: str, record: dict, screen: dict = DESKTOP):
     """A page that blocks (and records) every request leaving the loopback server."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(**screen)
 
     def route(r):
         if r.request.url.startswith(base) or r.request.url.startswith("data:"):
@@ -214,3 +219,226 @@ def test_search_finds_a_term(browser, server):
     page.close()
     assert any("book/glossary.html" in h for h in results), results
     assert not record["console"] and not record["external"], record
+
+
+@pytest.fixture(scope="module")
+def pages_server(tmp_path_factory):
+    """The book's Markdown pages built alone (a copy of book/, no notebooks: seconds), served on
+    loopback; yields the base URL."""
+    require_chromium()
+    import shutil
+
+    root = tmp_path_factory.mktemp("pages")
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_build"))
+    (root / "benchmarks").mkdir()
+    assert book.build("learner", root, quiet=True) == 0, "see the copy's book/_build/logs/learner.log"
+    handler = functools.partial(_QuietHandler, directory=str(book.site_dir("learner", root)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _search(browser, base: str, query: str) -> tuple[list[tuple[str, str]], dict]:
+    """The site's own search for ``query``: [(link, text)] of its results, in order, and what the
+    page logged."""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, base, record)
+    page.goto(base + "search.html?q=" + query, wait_until="load")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#search-results p.search-summary');"
+        " return s !== null && s.innerText.length > 0; }", timeout=20_000)
+    results = page.eval_on_selector_all(
+        "#search-results ul.search li",
+        "els => els.map(li => [li.querySelector('a').href, li.innerText])")
+    page.close()
+    return [tuple(r) for r in results], record
+
+
+@pytest.mark.parametrize("query, anchor", [("梯度", "term-gradient"), ("汇聚", "term-pooling"),
+                                           ("批量规范化", "term-batch-normalization")])
+def test_search_finds_the_entry_of_a_chinese_name(browser, pages_server, query, anchor):
+    """Does the site's search, for a Chinese name (ours or d2l's), put the glossary entry itself
+    first (the page with its #anchor, not only the glossary page), and also find the entries whose
+    names contain it (梯度 in 随机梯度下降)?"""
+    results, record = _search(browser, pages_server, query)
+    assert results and results[0][0].endswith(f"book/glossary.html#{anchor}"), results[:3]
+    assert results[0][1].startswith(query)
+    if query == "梯度":
+        anchors = {link.split("#")[-1] for link, _ in results}
+        assert {"term-stochastic-gradient-descent", "term-vanishing-gradient"} <= anchors, anchors
+    assert not record["console"] and not record["external"], record
+
+
+# ----------------------------------------------------------------------------- navigation
+def _visible(page, selector: str) -> list[int]:
+    """Indices of the elements matching ``selector`` that a reader can see and tap."""
+    return page.eval_on_selector_all(selector, """els => els.map((e, i) => {
+        const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+        return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' ? i : -1;
+    }).filter(i => i >= 0)""")
+
+
+def _dialog_open(page, dialog_id: str) -> bool:
+    return page.evaluate(f"() => document.getElementById('{dialog_id}').open")
+
+
+def test_phone_menu_opens_and_follows_a_lesson_link(browser, server):
+    """At phone width, does every visible menu button open the table of contents (as a
+    drawer), and does a lesson link in it lead to the lesson?"""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record, PHONE)
+    page.goto(server + "book/intro.html", wait_until="load")
+    toggles = _visible(page, ".primary-toggle")
+    assert toggles, "no menu button is visible at phone width"
+    for index in toggles:
+        page.reload(wait_until="load")
+        assert not _dialog_open(page, "pst-primary-sidebar-modal")
+        page.locator(".primary-toggle").nth(index).tap()
+        page.wait_for_function(
+            "() => document.getElementById('pst-primary-sidebar-modal').open", timeout=5_000)
+        link = page.locator("#pst-primary-sidebar-modal a[href*='notebooks/01_']").first
+        assert link.is_visible(), f"menu button {index}: no visible link to lesson 01"
+    link.tap()
+    page.wait_for_url("**/notebooks/01_*.html", timeout=10_000)
+    assert page.locator("main h1").first.inner_text().startswith("01")
+    page.close()
+    assert not record["console"] and not record["external"], record
+
+
+def test_phone_page_contents_open(browser, server):
+    """At phone width, does the page-contents button of a lesson open its sections?"""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record, PHONE)
+    page.goto(server + _screenshot_lesson() + ".html", wait_until="load")
+    toggles = _visible(page, ".secondary-toggle")
+    assert toggles, "no page-contents button is visible at phone width"
+    page.locator(".secondary-toggle").nth(toggles[0]).tap()
+    page.wait_for_function(
+        "() => document.getElementById('pst-secondary-sidebar-modal').open", timeout=5_000)
+    sections = page.locator("#pst-secondary-sidebar-modal nav a")
+    assert sections.count() >= 3 and sections.first.is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "lesson-phone-contents.png"))
+    page.close()
+    assert not record["console"] and not record["external"], record
+
+
+def test_desktop_menu_button_collapses_and_restores_the_sidebar(browser, server):
+    """On a desktop screen, does the visible menu button hide the sidebar and show it again
+    (not open a drawer)?"""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record)
+    page.goto(server + "book/intro.html", wait_until="load")
+    toggles = _visible(page, ".primary-toggle")
+    assert toggles, "no menu button is visible on desktop"
+    sidebar = page.locator("#pst-primary-sidebar")
+    assert sidebar.is_visible()
+    page.locator(".primary-toggle").nth(toggles[0]).click()
+    page.wait_for_function("() => document.getElementById('pst-primary-sidebar')"
+                           ".classList.contains('pst-sidebar-hidden')", timeout=5_000)
+    assert not _dialog_open(page, "pst-primary-sidebar-modal")
+    page.locator(".primary-toggle").nth(toggles[0]).click()
+    page.wait_for_function("() => !document.getElementById('pst-primary-sidebar')"
+                           ".classList.contains('pst-sidebar-hidden')", timeout=5_000)
+    page.close()
+    assert not record["console"] and not record["external"], record
+
+
+def test_smoke_banner_is_visible_and_leads_to_the_results(browser, server):
+    """Does a page of the smoke edition show the banner, above the lesson, and does its link
+    open the results page?"""
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record, PHONE)
+    page.goto(server + _screenshot_lesson() + ".html", wait_until="load")
+    banner = page.locator(".course-smoke-banner")
+    assert banner.is_visible() and "smoke" in banner.inner_text().lower()
+    title = page.locator("main h1").first
+    assert banner.bounding_box()["y"] < title.bounding_box()["y"]
+    banner.locator("a").tap()
+    page.wait_for_url("**/book/results.html", timeout=10_000)
+    page.close()
+    assert not record["console"] and not record["external"], record
+
+
+# ----------------------------------------------------------------------------- accessibility
+# Violations that come from the theme's own markup, not from the course's content, each with
+# the upstream issue (book/instructors.md lists them): (axe rule, CSS selector prefix).
+THEME_VIOLATIONS = ()
+
+
+@pytest.fixture(scope="module")
+def axe_js():
+    """axe-core's source, from the verified npm tarball (course_utils.book.axe_core_js)."""
+    return book.axe_core_js()
+
+
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {resultTypes: ['violations']});
+  return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map(n => n.target.join(' '))}));
+}"""
+
+
+def _axe_pages() -> list[str]:
+    pages = toc_pages()
+    exercise = next((p for p in pages if p.startswith("exercises/0")), None)
+    return [p for p in ["book/intro", _screenshot_lesson(), exercise, "book/glossary"] if p]
+
+
+def _axe_violations(browser, server, axe_js, docname: str, mode: str) -> list[str]:
+    record = {"console": [], "external": [], "http": []}
+    page = _new_page(browser, server, record)
+    page.add_init_script(f"localStorage.setItem('theme', '{mode}');"
+                         f"localStorage.setItem('mode', '{mode}');")
+    page.goto(server + docname + ".html", wait_until="load")
+    page.wait_for_function(f"() => document.documentElement.dataset.theme === '{mode}'",
+                           timeout=5_000)
+    if page.evaluate("() => !!document.querySelector('main .math')"):
+        page.wait_for_function("() => window.MathJax && MathJax.startup", timeout=20_000)
+        page.evaluate("() => MathJax.startup.promise")
+    page.add_script_tag(content=axe_js)
+    found = page.evaluate(AXE_RUN)
+    page.close()
+    out = []
+    for v in found:
+        if v["impact"] not in ("serious", "critical"):
+            continue
+        nodes = [n for n in v["nodes"] if not any(
+            v["id"] == rule and n.startswith(prefix) for rule, prefix in THEME_VIOLATIONS)]
+        out += [f"{docname} ({mode}) {v['id']} [{v['impact']}]: {v['help']}: {n}"
+                for n in nodes]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_no_serious_accessibility_violation(browser, server, axe_js, mode):
+    """Does axe-core find no serious or critical violation on the landing page, a lesson, an
+    exercise and the glossary, in light and in dark mode, apart from the theme's own listed
+    ones?"""
+    found = []
+    for docname in _axe_pages():
+        found += _axe_violations(browser, server, axe_js, docname, mode)
+    assert not found, f"{len(found)} violation(s):\n" + "\n".join(found[:60])
+
+
+def test_no_lesson_is_wider_than_a_phone(browser, server):
+    """At phone width, does every lesson page fit the screen (wide equations, tables and code
+    scroll inside their own boxes, not the page)?"""
+    wide = []
+    for docname in [p for p in toc_pages() if p.startswith("notebooks/")]:
+        record = {"console": [], "external": [], "http": []}
+        page = _new_page(browser, server, record, PHONE)
+        page.goto(server + docname + ".html", wait_until="load")
+        if page.evaluate("() => !!document.querySelector('main .math')"):
+            page.wait_for_function("() => window.MathJax && MathJax.startup", timeout=20_000)
+            page.evaluate("() => MathJax.startup.promise")
+        width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        if width[0] > width[1] + 1:
+            culprits = page.evaluate("""() => Array.from(document.querySelectorAll('main *'))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .slice(0, 3).map(e => e.tagName + '.' + e.className)""")
+            wide.append(f"{docname}: {width[0]} px > {width[1]} ({culprits})")
+        page.close()
+    assert not wide, wide

@@ -12,6 +12,9 @@
   links to Colab.
 - ``author_year_round``: sphinxcontrib-bibtex's author-year citations with round brackets,
   "(Rumelhart et al., 1986)" and "Rumelhart et al. (1986)", as the lessons' reference lists write them.
+- A smoke build (``COURSE_SMOKE=1``, as ``course book build`` runs by default) puts a banner at
+  the top of every page saying that its outputs come from smoke mode and linking to the results
+  page; a full build (``course book build --full``) has none.
 - Exercise pages (``exercises/*.ipynb``) execute with errors allowed: their stubs raise
   ``NotImplementedError`` by design, and the page shows each check saying "not implemented yet".
   This sets the notebook's ``mystnb.execution_allow_errors`` in memory only (myst-nb reads that
@@ -170,6 +173,29 @@ def _register_round_author_year() -> None:
                                                 RoundAuthorYearReferenceStyle, force=True)
 
 
+SMOKE_BANNER = (
+    '<div class="course-smoke-banner" role="note"><strong>Smoke edition.</strong> The outputs '
+    "on this page come from smoke mode (a few hundred examples, one epoch or a few steps): they "
+    "show that the code runs, not what it learns. The figures of the full lab are on the "
+    '<a href="{results}">results page</a>; run the notebook to see them yourself.</div>\n')
+RESULTS_DOC = "book/results"
+
+
+def is_smoke_build() -> bool:
+    """True when the book is built with ``COURSE_SMOKE`` set (course_utils.runtime.smoke_mode)."""
+    import os
+
+    return os.environ.get("COURSE_SMOKE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _smoke_banner(app: Sphinx, pagename: str, templatename: str, context: dict,
+                  doctree) -> None:
+    """``html-page-context``: in a smoke build, the banner goes first in every page's body."""
+    if is_smoke_build() and "body" in context:
+        context["body"] = (SMOKE_BANNER.format(results=context["pathto"](RESULTS_DOC))
+                           + context["body"])
+
+
 def setup(app: Sphinx) -> dict:
     """Register the role, the citation style and the hooks."""
     _register_round_author_year()
@@ -177,6 +203,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("source-read", _allow_errors_in_exercises)
     app.connect("missing-reference", _link_to_unwritten_page)
     app.connect("doctree-resolved", _self_host_badges)
+    app.connect("html-page-context", _smoke_banner)
     app.add_post_transform(UnwrittenPageLinks)
     app.add_role("lesson", lesson_role)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

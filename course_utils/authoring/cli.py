@@ -1,4 +1,4 @@
-"""``course exercises build [--check]`` and ``course solutions run [NN...] [--write]``."""
+"""``course exercises build [NN...] [--check]`` and ``course solutions run [NN...] [--write]``."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,10 @@ def add_commands(sub) -> None:
     """Add ``exercises`` and ``solutions`` to the ``course`` command."""
     p = sub.add_parser("exercises", help="generate exercises/ from solutions/")
     cmds = p.add_subparsers(dest="exercises_command", metavar="ACTION", required=True)
-    b = cmds.add_parser("build", help="write exercises/NN_slug.ipynb from solutions/NN_slug.ipynb")
+    b = cmds.add_parser("build", help="write exercises/NN_slug.ipynb from solutions/NN_slug.ipynb, and "
+                        "the repository of book/_config.yml into every notebook's badge and install "
+                        "cell, the README and the book's pages")
+    b.add_argument("lessons", nargs="*", metavar="NN", help="only these lessons (default: all)")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the stale files")
     b.add_argument("--solutions", default=None, metavar="DIR", help="default: solutions/ of the course")
     b.add_argument("--exercises", default=None, metavar="DIR", help="default: exercises/ of the course")
@@ -32,34 +35,49 @@ def _root() -> Path:
 
 
 def build_command(args) -> int:
-    """Handler of ``course exercises build``."""
+    """Handler of ``course exercises build``: the exercises, then the repository's address in the
+    lessons, the solutions and the pages (``links.sync_links``)."""
     from .build import build_exercises
+    from .links import LinkError, LinksReport, Repository, sync_links
     from .markers import MarkerError
 
-    solutions = Path(args.solutions) if args.solutions else _root() / "solutions"
-    exercises = Path(args.exercises) if args.exercises else _root() / "exercises"
+    if any(not (n.isdigit() and len(n) <= 2) for n in args.lessons):
+        print(f"course exercises build: lessons are numbers such as 07, got {' '.join(args.lessons)}",
+              file=sys.stderr)
+        return 2
+    # The course whose notebooks and pages get the address: the one the solutions belong to.
+    root = Path(args.solutions).resolve().parent if args.solutions else _root()
+    solutions = Path(args.solutions) if args.solutions else root / "solutions"
+    exercises = Path(args.exercises) if args.exercises else root / "exercises"
     if not solutions.is_dir():
         print(f"course exercises build: no such folder: {solutions}", file=sys.stderr)
         return 2
+    repo = Repository.from_config(root) if (root / "book" / "_config.yml").is_file() else None
     try:
-        report = build_exercises(solutions, exercises, check=args.check)
-    except MarkerError as exc:
+        report = build_exercises(solutions, exercises, check=args.check, repo=repo, lessons=args.lessons)
+        links = sync_links(root, repo, args.lessons, check=args.check) if repo else LinksReport()
+    except (MarkerError, LinkError) as exc:
         print(f"course exercises build: {exc}", file=sys.stderr)
         return 1
+    if repo is None:
+        print(f"no {root / 'book' / '_config.yml'}: badges and install cells left as they are")
     if args.check:
-        for path in report.changed:
+        for path in report.changed + links.changed:
             print(f"stale: {os.path.relpath(path)} (run `course exercises build`)")
         for path in report.orphans:
             print(f"stale: {os.path.relpath(path)} has no solutions/{path.name}")
-        if report.stale:
+        if report.stale or links.changed:
             return 1
-        print(f"exercises up to date ({len(report.unchanged)} notebook(s))")
+        print(f"exercises up to date ({len(report.unchanged)} notebook(s)); the repository's address "
+              f"up to date in {len(links.unchanged)} notebook(s) and page(s)")
         return 0
-    for path in report.changed:
+    for path in report.changed + links.changed:
         print(f"wrote {os.path.relpath(path)}")
     for path in report.orphans:
         print(f"warning: {os.path.relpath(path)} has no solutions/{path.name}", file=sys.stderr)
-    print(f"{len(report.changed)} written, {len(report.unchanged)} unchanged")
+    print(f"{len(report.changed)} exercise(s) written, {len(report.unchanged)} unchanged; "
+          f"{len(links.changed)} lesson, solution or page file(s) given the address of {repo.url}"
+          if repo else f"{len(report.changed)} written, {len(report.unchanged)} unchanged")
     return 0
 
 
