@@ -557,3 +557,50 @@ def test_no_known_noise_under_any_cell(learner_site):
                         r"(seed_everything|record|describe_runtime)\(", last):
                     found.append(f"{docname}: stray output {text!r} of {last!r}")
     assert not found, found
+
+
+def test_every_lesson_links_the_notation_page():
+    """Does the first cell of every lesson link to the notation page (one symbol, one
+    meaning, across the course), by a path that exists?"""
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert lessons
+    for path in lessons:
+        first = nbformat.read(path, as_version=4).cells[0].source
+        links = re.findall(r"\]\(([^)]*notation\.md)\)", first)
+        assert links, f"{path.name}: no link to the notation page in its first cell"
+        assert all((path.parent / link).resolve() == ROOT / "book" / "notation.md"
+                   for link in links), (path.name, links)
+
+
+def _book_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "course_book_ext", ROOT / "book" / "_ext" / "course_book.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    return ext
+
+
+def test_figure_alt_text_comes_from_the_titles_a_cell_sets():
+    """Does the book extension read the titles of a plotting cell (set_title, suptitle,
+    set(title=...), f-strings with their fields elided), each once?"""
+    ext = _book_extension()
+    code = ('fig.suptitle("Lesson 06\'s classifier, quantized", y=1.02)\n'
+            'ax.set(xlabel="bits", title="Accuracy against bit width")\n'
+            'ax.set_title(f"batch {B}: {name}")\nax2.set_title("Accuracy against bit width")\n'
+            'plt.plot(x, y, label="title")\n')
+    assert ext._titles(code) == ["Lesson 06's classifier, quantized",
+                                 "Accuracy against bit width", "batch …: …"]
+    assert ext._titles("plt.plot(x, y)\nplt.show()") == []
+
+
+@pytest.mark.slow
+def test_no_figure_is_described_by_its_file_name(learner_site):
+    """Has every image of every lesson page an alt text that is words, not a file name?"""
+    bad = []
+    for page in sorted((learner_site / "notebooks").glob("*.html")):
+        for alt in re.findall(r'<img[^>]*\balt="([^"]*)"', page.read_text(encoding="utf-8")):
+            if not alt.strip() or re.search(r"\.(png|jpe?g|svg|gif)$", alt):
+                bad.append(f"{page.name}: {alt!r}")
+    assert not bad, bad[:20]

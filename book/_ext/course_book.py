@@ -15,6 +15,8 @@
 - A smoke build (``COURSE_SMOKE=1``, as ``course book build`` runs by default) puts a banner at
   the top of every page saying that its outputs come from smoke mode and linking to the results
   page; a full build (``course book build --full``) has none.
+- A figure a notebook draws gets alt text from the titles its cell sets (``set_title``,
+  ``suptitle``, ``title=``), else from its section, instead of its hashed file name.
 - Exercise pages (``exercises/*.ipynb``) execute with errors allowed: their stubs raise
   ``NotImplementedError`` by design, and the page shows each check saying "not implemented yet".
   This sets the notebook's ``mystnb.execution_allow_errors`` in memory only (myst-nb reads that
@@ -150,6 +152,44 @@ def _self_host_badges(app: Sphinx, doctree, docname: str) -> None:
             image["candidates"] = {"*": up + local}
 
 
+# title strings a plotting cell sets: ax.set_title("..."), fig.suptitle("..."), set(title="...")
+_TITLE = re.compile(r"""(?:set_title|suptitle|\btitle)\s*[(=]\s*(?:f|rf|fr)?("|')(.+?)\1""")
+
+
+def _titles(code: str) -> list[str]:
+    """The literal titles set in a cell's code, f-string fields written as an ellipsis."""
+    out = []
+    for _, text in _TITLE.findall(code):
+        text = re.sub(r"\{[^{}]*\}", "…", text).replace("\\n", " ").strip()
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def _figure_alt_text(app: Sphinx, doctree, docname: str) -> None:
+    """``doctree-resolved``: alt text for the images of cell outputs, which myst-nb leaves
+    without one (the HTML then shows the hashed file name): the titles the cell's code sets,
+    else "Figure of the section <title>"."""
+    for image in doctree.findall(nodes.image):
+        if image.get("alt"):
+            continue
+        cell = image.parent
+        while cell is not None and "cell" not in cell.get("classes", []):
+            cell = cell.parent
+        if cell is None:
+            continue
+        code = next((block.astext() for block in cell.findall(nodes.literal_block)), "")
+        titles = _titles(code)
+        if titles:
+            image["alt"] = "Figure: " + "; ".join(titles)
+            continue
+        section = image.parent
+        while section is not None and not isinstance(section, nodes.section):
+            section = section.parent
+        heading = section.next_node(nodes.title).astext() if section is not None else docname
+        image["alt"] = f"Figure of the section {heading}"
+
+
 def _register_round_author_year() -> None:
     """Register the ``author_year_round`` referencing style (sphinxcontrib-bibtex's documented way)."""
     import dataclasses
@@ -203,6 +243,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("source-read", _allow_errors_in_exercises)
     app.connect("missing-reference", _link_to_unwritten_page)
     app.connect("doctree-resolved", _self_host_badges)
+    app.connect("doctree-resolved", _figure_alt_text)
     app.connect("html-page-context", _smoke_banner)
     app.add_post_transform(UnwrittenPageLinks)
     app.add_role("lesson", lesson_role)
