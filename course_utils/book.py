@@ -474,6 +474,22 @@ def build_env(smoke: bool = True) -> dict:
     return env
 
 
+def _refresh_static(root: Path, site: Path) -> list[str]:
+    """Copy the course's own static files (``book/_static``) into a built site where they differ.
+
+    Sphinx copies static files only when some page is rebuilt: after an edit of ``course.css``
+    or a script alone, an incremental build says "no targets are out of date" and keeps the old
+    copies. Returns the names copied."""
+    copied = []
+    for path in sorted((root / "book" / "_static").glob("*")):
+        target = site / "_static" / path.name
+        if path.is_file() and target.parent.is_dir() and (
+                not target.exists() or target.read_bytes() != path.read_bytes()):
+            shutil.copyfile(path, target)
+            copied.append(path.name)
+    return copied
+
+
 def build(edition: str = "learner", root: Path | str | None = None, all_pages: bool = False,
           strict: bool = False, smoke: bool = True, quiet: bool = False) -> int:
     """Build one edition of the book; returns jupyter-book's exit status (0 = no warning).
@@ -512,6 +528,8 @@ def build(edition: str = "learner", root: Path | str | None = None, all_pages: b
             if not quiet:
                 sys.stdout.write(line)
         rc = proc.wait()
+    if rc == 0:
+        _refresh_static(root, site_dir(edition, root, not smoke))
     seconds = time.perf_counter() - start
     print(f"{edition} edition ({'smoke' if smoke else 'full'} mode): {'built' if rc == 0 else f'FAILED (exit {rc})'} in {seconds:.0f} s; "
           f"{executed} notebook(s) executed, {cached} from the cache; log: {log_path.relative_to(root)}; "

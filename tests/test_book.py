@@ -604,3 +604,18 @@ def test_no_figure_is_described_by_its_file_name(learner_site):
             if not alt.strip() or re.search(r"\.(png|jpe?g|svg|gif)$", alt):
                 bad.append(f"{page.name}: {alt!r}")
     assert not bad, bad[:20]
+
+
+def test_an_edited_static_file_reaches_the_built_site(tmp_path):
+    """Does _refresh_static copy a changed or new file of book/_static into the site (Sphinx
+    skips that when no page changed), and leave identical ones alone?"""
+    (tmp_path / "book" / "_static").mkdir(parents=True)
+    site = tmp_path / "site"
+    (site / "_static").mkdir(parents=True)
+    (tmp_path / "book" / "_static" / "course.css").write_text("a { color: red }")
+    (tmp_path / "book" / "_static" / "same.js").write_text("x")
+    (site / "_static" / "course.css").write_text("a { color: blue }")
+    (site / "_static" / "same.js").write_text("x")
+    assert book._refresh_static(tmp_path, site) == ["course.css"]
+    assert (site / "_static" / "course.css").read_text() == "a { color: red }"
+    assert book._refresh_static(tmp_path, site) == []

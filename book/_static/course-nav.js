@@ -15,7 +15,8 @@
    screen reader announces nothing ("summary-name"): each gets "Pages of <section>". The
    colour-mode button's icons carry titles ("Light", "Dark") and the search button shows its
    keyboard shortcut, text that its aria-label does not contain ("label-content-name-mismatch"):
-   those decorations are hidden from assistive technology, the label stays. */
+   the icons' titles go (the button's label "Color mode" stays), and the search button's label
+   becomes the text it shows. */
 (function () {
   "use strict";
   function forward(selector) {
@@ -40,17 +41,37 @@
       s.setAttribute("aria-label", "Pages of " + section);
     });
   }
-  function hideDecorations() {
-    document.querySelectorAll(".theme-switch-button .theme-switch, " +
-                              ".search-button__kbd-shortcut").forEach(function (e) {
-      e.setAttribute("aria-hidden", "true");
+  function relabelButtons() {
+    // the search button shows "Search Ctrl+K": its label says the same
+    document.querySelectorAll(".search-button__button").forEach(function (b) {
+      var text = (b.innerText || "").replace(/\s+/g, " ").trim();
+      if (text && b.getAttribute("aria-label") !== text) { b.setAttribute("aria-label", text); }
     });
+    // the colour-mode icons: Font Awesome turns each <i title> into an <svg> with a <title>
+    document.querySelectorAll(".theme-switch-button svg").forEach(function (svg) {
+      svg.querySelectorAll("title").forEach(function (t) { t.remove(); });
+      svg.removeAttribute("aria-labelledby");
+      svg.setAttribute("aria-hidden", "true");
+    });
+    document.querySelectorAll(".theme-switch-button i.theme-switch").forEach(function (i) {
+      i.removeAttribute("title");
+      i.setAttribute("aria-hidden", "true");
+    });
+  }
+  function watchButtons() {
+    relabelButtons();
+    var pending = false;
+    new MutationObserver(function () {      // Font Awesome swaps icons in after load
+      if (pending) { return; }
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; relabelButtons(); });
+    }).observe(document.body, {childList: true, subtree: true});
   }
   function setup() {
     forward(".primary-toggle");
     forward(".secondary-toggle");
     nameTheChevrons();
-    hideDecorations();
+    watchButtons();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", setup);
