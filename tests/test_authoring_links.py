@@ -69,9 +69,10 @@ def link_problems(nb, name: str, repo: Repository) -> list[str]:
         problems.append(f"{name}: {len(installs)} install cells, expected 1")
     for cell in installs:
         specs = pip_specs(cell.source)
+        where = f"{repo.url}@{repo.branch}"
         if len(specs) != 1 or not re.fullmatch(
-                r"course-utils(\[[\w,-]+\])? @ git\+" + re.escape(repo.url), specs[0]):
-            problems.append(f"{name}: installs {specs}, expected course-utils @ git+{repo.url}")
+                r"course-utils(\[[\w,-]+\])? @ git\+" + re.escape(where), specs[0]):
+            problems.append(f"{name}: installs {specs}, expected course-utils @ git+{where}")
     return problems
 
 
@@ -81,7 +82,7 @@ def link_problems(nb, name: str, repo: Repository) -> list[str]:
 def test_badge_and_install_cell_agree_with_the_config(path):
     """Does this notebook's Colab badge open it (a solution: its exercise) from the repository
     and branch of book/_config.yml, and does its install cell pip-install course-utils from that
-    repository and no other?"""
+    repository and branch, and no other?"""
     name = path.relative_to(ROOT).as_posix()
     assert link_problems(read_notebook(path), name, Repository.from_config(ROOT)) == []
 
@@ -99,6 +100,10 @@ def test_the_check_sees_a_hand_edited_badge_or_install_cell():
     edited = with_links(nb, name, repo)
     edited.cells[0].source = edited.cells[0].source.replace("/blob/main/", "/blob/dev/")
     assert [p for p in link_problems(edited, name, repo) if "badge" in p]
+    other_branch = Repository(repo.url, "dev")  # the right address, another branch
+    edited = with_links(nb, name, other_branch)
+    edited.cells[0].source = with_links(nb, name, repo).cells[0].source
+    assert [p for p in link_problems(edited, name, repo) if "installs" in p]
     split = nbformat.v4.new_code_cell(
         'import sys, subprocess\nif "google.colab" in sys.modules:\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
@@ -123,14 +128,17 @@ def test_the_generator_has_nothing_left_to_write(lesson):
 
 def test_every_clone_and_git_address_of_the_pages_is_the_config():
     """Does every `git clone` and `git+` address of the README and the book's pages name the
-    repository of book/_config.yml, and does a `cd` after a clone enter the clone's folder?"""
+    repository of book/_config.yml (a `git+` address at its branch), and does a `cd` after a clone enter the clone's folder?"""
     repo = Repository.from_config(ROOT)
     texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8")
              for p in [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]}
     found = 0
     for name, text in texts.items():
-        for url in re.findall(r"(?:git clone\s+|git\+)(https://github\.com/[\w./-]+)", text):
+        for url in re.findall(r"git clone\s+(https://github\.com/[\w./-]+)", text):
             assert url == repo.url, f"{name}: {url}"
+            found += 1
+        for url in re.findall(r"git\+(https://github\.com/[\w./@-]+)", text):
+            assert url == f"{repo.url}@{repo.branch}", f"{name}: {url}"
             found += 1
         for folder in re.findall(r"git clone\s+\S+\s*\n?\s*cd\s+([\w.-]+)", text):
             assert folder == repo.name, f"{name}: cd {folder}"
@@ -159,12 +167,13 @@ def test_every_form_of_install_cell_becomes_the_canonical_one(form):
     address, keeping the extras, the lines around the block, and valid Python?"""
     cell = ("# Set-up\nimport sys, subprocess\n" + COLAB_IF + "\n" + OLD_FORMS[form]
             + "\nfrom course_utils import describe_runtime\ndescribe_runtime();")
-    out = set_install(cell, FORK.url)
+    out = set_install(cell, FORK.url, branch=FORK.branch)
     extras = "[quant]" if form == "repo" else ""
-    assert out == ("# Set-up\nimport sys, subprocess\n" + "\n".join(install_lines(FORK.url, extras))
+    block = "\n".join(install_lines(FORK.url, extras, FORK.branch))
+    assert out == ("# Set-up\nimport sys, subprocess\n" + block
                    + "\nfrom course_utils import describe_runtime\ndescribe_runtime();")
-    assert pip_specs(out) == [f"course-utils{extras} @ git+{FORK.url}"]
-    assert set_install(out, FORK.url) == out
+    assert pip_specs(out) == [f"course-utils{extras} @ git+{FORK.url}@{FORK.branch}"]
+    assert set_install(out, FORK.url, branch=FORK.branch) == out
 
 
 def test_an_install_block_that_does_more_is_refused():
@@ -181,9 +190,11 @@ def test_a_long_address_stays_within_the_line_limit():
     """Does an address too long for one 88-character line still give short, valid code that
     installs from it?"""
     url = "https://github.com/" + "o" * 39 + "/" + "n" * 60
-    out = set_install(COLAB_IF + "\n" + OLD_FORMS["spec"], url)
-    assert max(len(line) for line in out.split("\n")) <= 88
-    assert pip_specs("import sys, subprocess\n" + out) == [f"course-utils @ git+{url}"]
+    for branch in ("main", "release/" + "b" * 40):  # and a branch too long for the spec's line
+        out = set_install(COLAB_IF + "\n" + OLD_FORMS["spec"], url, branch=branch)
+        assert max(len(line) for line in out.split("\n")) <= 88
+        assert pip_specs("import sys, subprocess\n" + out) == [f"course-utils @ git+{url}@{branch}"]
+        assert set_install(out, url, branch=branch) == out
 
 
 def test_badges_open_the_notebook_and_a_missing_one_is_added():
@@ -212,12 +223,14 @@ def test_pages_get_the_clone_and_its_folder_and_keep_other_addresses():
           git clone https://github.com/o/deep-learning-course.git
           cd deep-learning-course && make lab
         `pip install "course-utils @ git+https://github.com/o/deep-learning-course"`
+        `pip install "course-utils[quant] @ git+https://github.com/o/deep-learning-course@dev"`.
         See https://github.com/karpathy/micrograd and `cd deep-learning-course-old`.
         """)
     out = set_page_links(text, FORK)
     assert out.count("git clone https://github.com/a-fork/dl-course-fork\n") == 2
     assert "\ncd dl-course-fork\n" in out and "  cd dl-course-fork && make lab" in out
-    assert "git+https://github.com/a-fork/dl-course-fork\"" in out
+    assert "git+https://github.com/a-fork/dl-course-fork@spring\"`\n" in out
+    assert "git+https://github.com/a-fork/dl-course-fork@spring\"`.\n" in out  # not @dev
     assert "https://github.com/karpathy/micrograd" in out and "cd deep-learning-course-old" in out
     assert set_page_links(out, FORK) == out
 

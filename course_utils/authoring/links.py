@@ -6,10 +6,11 @@ written. ``course exercises build`` writes it, through the functions below, into
 1. the "Open in Colab" badge in the first cell of every lesson, solution and exercise notebook
    (a solution's badge opens its exercise notebook: the solution is the exercise's source);
 2. the Colab block of each notebook's install cell, the ``if "google.colab" in sys.modules:``
-   block that pip-installs ``course-utils`` from git, rewritten in one canonical form (the
-   package extras it names, such as ``[quant]``, are kept);
+   block that pip-installs ``course-utils`` from git at the configured branch (the one the
+   badge opens, so that the notebook and the code it installs are of one version), rewritten
+   in one canonical form (the package extras it names, such as ``[quant]``, are kept);
 3. the ``git clone`` lines (and the ``cd`` into the clone that follows) and ``git+`` addresses
-   of ``README.md`` and the book's Markdown pages.
+   (with the branch) of ``README.md`` and the book's Markdown pages.
 
 A fork is then one edit of ``book/_config.yml`` and one ``course exercises build``.
 """
@@ -89,15 +90,19 @@ def set_badge(source: str, url: str) -> str:
     return f"{title}\n\n{badge(url)}" + (f"\n\n{rest.lstrip(chr(10))}" if rest.strip() else "")
 
 
-def install_lines(url: str, extras: str = "") -> list[str]:
-    """The canonical Colab block: ``repo`` is the repository, pip installs ``course-utils`` from it."""
+def install_lines(url: str, extras: str = "", branch: str = "main") -> list[str]:
+    """The canonical Colab block: ``repo`` is the repository, pip installs ``course-utils`` from
+    its ``branch``."""
     repo = f'    repo = "{url}"'
     if len(repo) > MAX_LINE:  # a very long address: two literals, split after the owner
         owner, name = url.rsplit("/", 1)
         repo = f'    repo = ("{owner}/"\n            "{name}")'
+    spec = f'                    f"course-utils{extras} @ git+{{repo}}@{branch}"], check=True)'
+    if len(spec) > MAX_LINE:  # a very long branch name: its own literal on the next line
+        spec = (f'                    f"course-utils{extras} @ git+{{repo}}@"\n'
+                f'                    "{branch}"], check=True)')
     return [COLAB_IF, repo,
-            '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",',
-            f'                    f"course-utils{extras} @ git+{{repo}}"], check=True)']
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",', spec]
 
 
 def _block(lines: list[str], start: int) -> int:
@@ -129,8 +134,9 @@ def _check_install_block(body: str, where: str) -> str:
     return (found.group(1) or "").replace(" ", "")
 
 
-def set_install(source: str, url: str, where: str = "") -> str:
-    """``source`` (a code cell) with each Colab install block in canonical form for ``url``."""
+def set_install(source: str, url: str, where: str = "", branch: str = "main") -> str:
+    """``source`` (a code cell) with each Colab install block in canonical form for ``url`` at
+    ``branch``."""
     lines = source.split("\n")
     out, i = [], 0
     while i < len(lines):
@@ -139,7 +145,7 @@ def set_install(source: str, url: str, where: str = "") -> str:
             extras = _check_install_block("\n".join(lines[i + 1:end]), where)
             indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
             out += [indent + line if line else line
-                    for line in "\n".join(install_lines(url, extras)).split("\n")]
+                    for line in "\n".join(install_lines(url, extras, branch)).split("\n")]
             i = end
         else:
             out.append(lines[i])
@@ -161,13 +167,14 @@ def with_links(nb: NotebookNode, name: str, repo: Repository) -> NotebookNode:
         if i == 0 and cell.cell_type == "markdown":
             cell.source = set_badge(cell.source, repo.colab_url(badge_target(name)))
         elif is_install_cell(cell):
-            cell.source = set_install(cell.source, repo.url, where=f"{name}, cell {i + 1}")
+            cell.source = set_install(cell.source, repo.url, where=f"{name}, cell {i + 1}",
+                                      branch=repo.branch)
     return nb
 
 
 def set_page_links(text: str, repo: Repository) -> str:
     """Markdown ``text`` with each ``git clone`` (and the ``cd`` into the clone right after it)
-    and each ``git+`` address pointing at ``repo``."""
+    and each ``git+`` address (``@`` its branch) pointing at ``repo``."""
     def clone(m: re.Match) -> str:
         old = m.group(2).rsplit("/", 1)[1].removesuffix(".git")
         after = re.sub(rf"^(\s*cd\s+){re.escape(old)}(?![\w.-])",
@@ -176,7 +183,8 @@ def set_page_links(text: str, repo: Repository) -> str:
 
     text = re.sub(rf"(git clone[^\S\n]+)({GITHUB_RE})(?![\w/.-])"
                   r"([^\S\n]*\n?[^\S\n]*cd[^\S\n]+\S+|)", clone, text)
-    return re.sub(rf"(git\+)({GITHUB_RE})(?![\w/.-])", lambda m: m.group(1) + repo.url, text)
+    return re.sub(rf"(git\+)({GITHUB_RE})(?:@[\w./-]*[\w-])?(?![\w/@-]|\.\w)",
+                  lambda m: f"{m.group(1)}{repo.url}@{repo.branch}", text)
 
 
 def pages(root: Path) -> list[Path]:
