@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from ..asserts import (CheckFailure, as_number, call, expect_close, expect_equal,
-                       expect_finite, expect_shape, expect_type, to_numpy,
-                       tolerance_for)
+                       expect_finite, expect_shape, expect_type)
 from ..registry import question
+from ._shared import _same_values as _matches
 
 # --------------------------------------------------------------------------- 00.add
 q = question("00.add", "Add two numbers", answers=["add"], points=1, timeout=2)
@@ -43,14 +43,6 @@ def _(add):
 # --------------------------------------------------------------------------- 00.mean
 def _mean_ref(X: np.ndarray) -> np.ndarray:
     return X.sum(axis=0) / X.shape[0]  # (D,)
-
-
-def _matches(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """Does ``got`` equal ``expected`` in shape and values (dtype-aware tolerances)?"""
-    g = to_numpy(got).astype(np.float64)
-    e = np.asarray(to_numpy(expected), dtype=np.float64)
-    rtol, atol = tolerance_for(got, rtol, atol, e)
-    return g.shape == e.shape and bool(np.allclose(g, e, rtol=rtol, atol=atol))
 
 
 q = question("00.mean", "Column means of a data matrix", answers=["mean"], points=1,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...asserts import (CheckFailure, _short, as_number, call, expect_close,
-                        expect_shape, to_numpy, tolerance_for)
+                        expect_shape, to_numpy)
+from .._shared import _same_values as _matches  # noqa: F401 - for the checks
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -16,14 +17,6 @@ def _vector(got, d: int, what: str) -> np.ndarray:
         raise CheckFailure(f"{what} contains NaN or infinity: look for a division by "
                            "zero, log(0) or an overflowing exp.", basic=True)
     return arr
-
-
-def _matches(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """Does ``got`` equal ``expected`` in shape and values (dtype-aware tolerances)?"""
-    g = to_numpy(got).astype(np.float64)
-    e = np.asarray(to_numpy(expected), dtype=np.float64)
-    rtol, atol = tolerance_for(got, rtol, atol, e)
-    return g.shape == e.shape and bool(np.allclose(g, e, rtol=rtol, atol=atol))
 
 
 # ----------------------------------------------------------------------- schedules

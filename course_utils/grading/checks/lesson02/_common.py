@@ -3,45 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...asserts import CheckFailure, _short, call, describe_call, expect_close
+from ...asserts import CheckFailure, _short, call, describe_call
+from .._shared import _basic, _num, _parts, comparisons  # noqa: F401 - for the checks
+
+_matches, _plain_mismatch = comparisons(rtol=1e-7, atol=1e-9)
 
 
 # ------------------------------------------------------------------ shared helpers
-def _matches(got, expected, rtol: float = 1e-7, atol: float = 1e-9) -> bool:
-    """Does ``got`` equal ``expected`` within its dtype's tolerance? (never raises)"""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol)
-    except Exception:
-        return False
-    return True
-
-
-def _plain_mismatch(got, expected, what: str, rtol: float = 1e-7,
-                    atol: float = 1e-9) -> None:
-    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
-    except CheckFailure as failure:
-        raise CheckFailure(str(failure), basic=True, call=failure.call,
-                           problem=failure.problem) from None
-
-
 def _on_copies(fn, *args, name: str):
     """Call learner code on copies of the arrays: a change in place is the business of
     the property case that looks for it, and never spoils the values compared here."""
     copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
     return call(fn, *copies, check_mutation=False, name=name)
-
-
-def _basic(message: str, problem: str = "") -> CheckFailure:
-    """A basic failure (None, a wrong type): the case's own hint is not shown with it.
-    ``problem`` says which ("type": the answer returned the wrong kind of thing)."""
-    return CheckFailure(message, basic=True, problem=problem)
-
-
-def _num(x: float) -> str:
-    """A number for a message: short, and never a NumPy repr."""
-    return f"{float(x):.6g}"
 
 
 # ------------------------------------------------------------- the learner's Value
@@ -133,13 +106,3 @@ def _verdict(got, expected, mistaken, message: str, what: str, rtol: float = 1e-
         raise CheckFailure(message)
     _plain_mismatch(got, expected, what, rtol, atol)
 
-
-def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
-    """``result`` as a tuple of ``len(names)`` arrays, or a basic failure saying why."""
-    if result is None:
-        raise _basic(f"{fn_name} returned None: did you forget to `return` "
-                     f"({', '.join(names)})?", problem="none")
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
-                     f"returned {_short(result)}.", problem="type")
-    return tuple(result)

@@ -7,12 +7,14 @@ lesson's package.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ...asserts import CheckFailure, _short, call, expect_close
+from ...asserts import CheckFailure, _short, call
 from ...forbid import ForbiddenCall
-from .._shared import NOT_JUDGED, _agrees, _not_judged  # noqa: F401 - for the checks
+from .._shared import (NOT_JUDGED, _agrees, _basic, _copies,  # noqa: F401 - for the checks
+                       _not_judged, _parts, comparisons)
+
+_matches, _plain_mismatch = comparisons(rtol=1e-5, atol=1e-6)
 
 # The library attention that "from scratch" questions forbid:
 # F.scaled_dot_product_attention and nn.MultiheadAttention (which reaches
@@ -21,11 +23,6 @@ LIBRARY_ATTENTION = {
     "scaled_dot_product_attention": "F.scaled_dot_product_attention",
     "multi_head_attention_forward": "nn.MultiheadAttention",
 }
-
-
-def _basic(message: str, problem: str = "") -> CheckFailure:
-    """A basic failure (None, a wrong type): the case's own hint is not shown."""
-    return CheckFailure(message, basic=True, problem=problem)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -41,25 +38,6 @@ def _randn(seed: int, *shape, scale: float = 1.0) -> torch.Tensor:
 
 
 # ------------------------------------------------------------ comparing answers
-def _matches(got, expected, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """Does ``got`` equal ``expected`` within its dtype's tolerance? (never raises)"""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol)
-    except Exception:
-        return False
-    return True
-
-
-def _plain_mismatch(got, expected, what: str, rtol: float = 1e-5,
-                    atol: float = 1e-6) -> None:
-    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
-    except CheckFailure as failure:
-        raise CheckFailure(str(failure), basic=True, call=failure.call,
-                           problem=failure.problem) from None
-
-
 def _verdict(got, expected, mistaken, message: str, what: str, rtol: float = 1e-5,
              atol: float = 1e-6) -> None:
     """Pass on ``expected``; fail with ``message`` (the case's hint shown) on one of
@@ -72,32 +50,6 @@ def _verdict(got, expected, mistaken, message: str, what: str, rtol: float = 1e-
             raise CheckFailure(f"{what}: {text}" if isinstance(mistaken, dict)
                                else f"{what}: {message}")
     _plain_mismatch(got, expected, what, rtol, atol)
-
-
-def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
-    """``result`` as a tuple of ``len(names)`` values, or a basic failure saying why."""
-    if result is None:
-        raise _basic(f"{fn_name} returned None: did you forget to `return` "
-                     f"({', '.join(names)})?", problem="none")
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
-                     f"returned {_short(result)}.", problem="type")
-    return tuple(result)
-
-
-def _copies(*args):
-    """Fresh copies of the array and tensor arguments (and of tuples of them), so that
-    a change in place is the business of the property case that looks for it."""
-    def copy(a):
-        if isinstance(a, np.ndarray):
-            return a.copy()
-        if isinstance(a, torch.Tensor):
-            return a.detach().clone()
-        if isinstance(a, (list, tuple)):
-            return type(a)(copy(v) for v in a)
-        return a
-
-    return [copy(a) for a in args]
 
 
 def _tensor(got, what: str, shape: tuple) -> torch.Tensor:

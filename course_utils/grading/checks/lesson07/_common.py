@@ -8,45 +8,17 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from ...asserts import CheckFailure, _short, expect_close
+from ...asserts import _short
 from .._shared import (NOT_JUDGED, _agrees, _basic,  # noqa: F401 - for the checks
-                       _not_judged, _num, generator, seeded)
+                       _copies, _not_judged, _num, _parts, comparisons, generator,
+                       seeded)
+
+_matches, _plain_mismatch = comparisons(rtol=1e-5, atol=1e-7)
 
 
 # ------------------------------------------------------------ comparing answers
-def _matches(got, expected, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
-    """Does ``got`` equal ``expected`` within its dtype's tolerance? (never raises)"""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol)
-    except Exception:
-        return False
-    return True
-
-
-def _plain_mismatch(got, expected, what: str, rtol: float = 1e-5,
-                    atol: float = 1e-7) -> None:
-    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
-    except CheckFailure as failure:
-        raise CheckFailure(str(failure), basic=True, call=failure.call,
-                           problem=failure.problem) from None
-
-
-def _parts(result, names: tuple[str, ...], fn_name: str) -> tuple:
-    """``result`` as a tuple of ``len(names)`` values, or a basic failure saying why."""
-    if result is None:
-        raise _basic(f"{fn_name} returned None: did you forget to `return` "
-                     f"({', '.join(names)})?", problem="none")
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        raise _basic(f"{fn_name} should return the tuple ({', '.join(names)}), but it "
-                     f"returned {_short(result)}.", problem="type")
-    return tuple(result)
-
-
 def _tensor(got, what: str, shape: tuple | None = None) -> torch.Tensor:
     """``got`` checked to be a torch tensor (of ``shape`` when given): a basic failure
     otherwise."""
@@ -59,19 +31,6 @@ def _tensor(got, what: str, shape: tuple | None = None) -> torch.Tensor:
         raise _basic(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}.",
                      problem="shape")
     return got
-
-
-def _copies(*args):
-    """Fresh copies of the array and tensor arguments, so that a change in place is the
-    business of the property case that looks for it."""
-    def copy(a):
-        if isinstance(a, np.ndarray):
-            return a.copy()
-        if isinstance(a, torch.Tensor):
-            return a.detach().clone()
-        return a
-
-    return [copy(a) for a in args]
 
 
 # ------------------------------------------------------------ watching the arithmetic

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...asserts import CheckFailure, _short, expect_close
+from ...asserts import _short
 from .._shared import (NOT_JUDGED, _agrees, _basic,  # noqa: F401 - for the checks
-                       _not_judged, _num, generator, seeded)
+                       _copies, _not_judged, _num, comparisons, generator, seeded)
+
+_matches, _plain_mismatch = comparisons(rtol=1e-6, atol=1e-9)
 
 UNLABELLED = -1  # the label of a transfer-set example without a label
 
@@ -97,25 +99,6 @@ def autograd_grad(z, v, y, tau, alpha) -> np.ndarray:
 
 
 # ------------------------------------------------------------ comparing answers
-def _matches(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """Does ``got`` equal ``expected`` within tolerance? (never raises)"""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol)
-    except Exception:
-        return False
-    return True
-
-
-def _plain_mismatch(got, expected, what: str, rtol: float = 1e-6,
-                    atol: float = 1e-9) -> None:
-    """Fail without the case's hint: ``got`` is wrong, but not by the case's mistake."""
-    try:
-        expect_close(got, expected, rtol=rtol, atol=atol, what=what)
-    except CheckFailure as failure:
-        raise CheckFailure(str(failure), basic=True, call=failure.call,
-                           problem=failure.problem) from None
-
-
 def _array(got, what: str, shape: tuple) -> np.ndarray:
     """``got`` as a float64 NumPy array of ``shape``, or a basic failure saying why."""
     if got is None:
@@ -133,14 +116,3 @@ def _array(got, what: str, shape: tuple) -> np.ndarray:
                      problem="type")
     return got.astype(np.float64)
 
-
-def _copies(*args):
-    """Fresh copies of the array and tensor arguments."""
-    def copy(a):
-        if isinstance(a, np.ndarray):
-            return a.copy()
-        if isinstance(a, torch.Tensor):
-            return a.detach().clone()
-        return a
-
-    return [copy(a) for a in args]
