@@ -592,14 +592,20 @@ def _book_extension():
 
 def test_figure_alt_text_comes_from_the_titles_a_cell_sets():
     """Does the book extension read the titles of a plotting cell (set_title, suptitle,
-    set(title=...), f-strings with their fields elided), each once?"""
+    set(title=...), f-strings with their fields elided), each once, leaving out a title of
+    fields only when the cell sets a worded one?"""
     ext = _book_extension()
     code = ('fig.suptitle("Lesson 06\'s classifier, quantized", y=1.02)\n'
             'ax.set(xlabel="bits", title="Accuracy against bit width")\n'
             'ax.set_title(f"batch {B}: {name}")\nax2.set_title("Accuracy against bit width")\n'
             'plt.plot(x, y, label="title")\n')
     assert ext._titles(code) == ["Lesson 06's classifier, quantized",
-                                 "Accuracy against bit width", "batch …: …"]
+                                 "Accuracy against bit width"]
+    # a title of fields only is left out beside a worded one, kept when it is alone
+    panels = 'ax.set_title(f"{pred[i]} (true {y[i]})")\nfig.suptitle("the first test errors")'
+    assert ext._titles(panels) == ["the first test errors"]
+    assert ext._titles('ax.set_title(f"{pred[i]} (true {y[i]})")') == ["… (true …)"]
+    assert ext._titles('ax.set_title(f"step {t}: loss {loss:.2f}")') == ["step …: loss …"]
     assert ext._titles("plt.plot(x, y)\nplt.show()") == []
 
 

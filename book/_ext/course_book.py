@@ -157,13 +157,17 @@ _TITLE = re.compile(r"""(?:set_title|suptitle|\btitle)\s*[(=]\s*(?:f|rf|fr)?("|'
 
 
 def _titles(code: str) -> list[str]:
-    """The literal titles set in a cell's code, f-string fields written as an ellipsis."""
+    """The literal titles set in a cell's code, f-string fields written as an ellipsis. A
+    title that is mostly fields (fewer than two words of its own, such as a panel title
+    ``f"{pred} (true {label})"`` set in a loop) says nothing read aloud: it is left out when
+    the cell sets another title."""
     out = []
     for _, text in _TITLE.findall(code):
         text = re.sub(r"\{[^{}]*\}", "…", text).replace("\\n", " ").strip()
         if text and text not in out:
             out.append(text)
-    return out
+    worded = [t for t in out if "…" not in t or len(re.findall(r"[^\W\d_]{2,}", t)) >= 2]
+    return worded or out
 
 
 def _figure_alt_text(app: Sphinx, doctree, docname: str) -> None:
