@@ -606,6 +606,12 @@ def test_figure_alt_text_comes_from_the_titles_a_cell_sets():
     assert ext._titles(panels) == ["the first test errors"]
     assert ext._titles('ax.set_title(f"{pred[i]} (true {y[i]})")') == ["… (true …)"]
     assert ext._titles('ax.set_title(f"step {t}: loss {loss:.2f}")') == ["step …: loss …"]
+    # a title written over several lines, as adjacent literals, is read whole
+    two_lines = ('ax.set_title("validation accuracy after each epoch\\n"\n'
+                 '             f"(test, once at the end: {acc:.2%})")')
+    assert ext._titles(two_lines) == ["validation accuracy after each epoch (test, once at "
+                                      "the end: …)"]
+    assert ext._titles("%matplotlib inline\nax.set_title('loss curve')") == ["loss curve"]
     assert ext._titles("plt.plot(x, y)\nplt.show()") == []
 
 

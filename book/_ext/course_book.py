@@ -25,6 +25,7 @@
 """
 from __future__ import annotations
 
+import ast
 import json
 import posixpath
 import re
@@ -154,6 +155,39 @@ def _self_host_badges(app: Sphinx, doctree, docname: str) -> None:
 
 # title strings a plotting cell sets: ax.set_title("..."), fig.suptitle("..."), set(title="...")
 _TITLE = re.compile(r"""(?:set_title|suptitle|\btitle)\s*[(=]\s*(?:f|rf|fr)?("|')(.+?)\1""")
+_TITLE_CALLS = {"set_title", "suptitle", "title"}
+
+
+def _literal_text(node) -> str | None:
+    """The text of a string literal (adjacent literals joined, f-string fields as an
+    ellipsis); None for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
+    return None
+
+
+def _title_literals(code: str) -> list[str]:
+    """The title literals of a cell, in the order of the code: the first argument of
+    ``set_title``, ``suptitle`` and ``title`` calls and every ``title=`` keyword. Code that
+    does not parse (IPython magics, say) is read with a regular expression instead."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return [re.sub(r"\{[^{}]*\}", "…", text).replace("\\n", "\n")
+                for _, text in _TITLE.findall(code)]
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        args = node.args[:1] if name in _TITLE_CALLS else []
+        for arg in args + [k.value for k in node.keywords if k.arg == "title"]:
+            text = _literal_text(arg)
+            if text is not None:
+                found.append((arg.lineno, arg.col_offset, text))
+    return [text for *_, text in sorted(found)]
 
 
 def _titles(code: str) -> list[str]:
@@ -162,8 +196,8 @@ def _titles(code: str) -> list[str]:
     ``f"{pred} (true {label})"`` set in a loop) says nothing read aloud: it is left out when
     the cell sets another title."""
     out = []
-    for _, text in _TITLE.findall(code):
-        text = re.sub(r"\{[^{}]*\}", "…", text).replace("\\n", " ").strip()
+    for text in _title_literals(code):
+        text = re.sub(r"\s+", " ", text).strip()  # a title's line breaks read as spaces
         if text and text not in out:
             out.append(text)
     worded = [t for t in out if "…" not in t or len(re.findall(r"[^\W\d_]{2,}", t)) >= 2]
