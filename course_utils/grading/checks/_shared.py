@@ -71,7 +71,8 @@ def comparisons(rtol: float, atol: float):
 
 def _same_values(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     """Does ``got`` equal ``expected`` in shape and values (dtype-aware tolerances)? Unlike
-    ``_matches`` it raises on an answer that is not an array of numbers."""
+    the ``_matches`` of ``comparisons``, it raises on an answer that is not an array of
+    numbers (lessons 00 and 01 use it as their ``_matches``)."""
     g = to_numpy(got).astype(np.float64)
     e = np.asarray(to_numpy(expected), dtype=np.float64)
     rtol, atol = tolerance_for(got, rtol, atol, e)

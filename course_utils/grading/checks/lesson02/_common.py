@@ -105,4 +105,3 @@ def _verdict(got, expected, mistaken, message: str, what: str, rtol: float = 1e-
     if mistaken is not None and _matches(got, mistaken, rtol, atol):
         raise CheckFailure(message)
     _plain_mismatch(got, expected, what, rtol, atol)
-

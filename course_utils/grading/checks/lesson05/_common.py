@@ -1,8 +1,8 @@
 """What the checks of lesson 05's questions share.
 
-The helpers are those of lesson 04's ``_common`` that these checks use (comparing an
-answer with the oracle and with a typical mistake, "from scratch" enforced by a torch
-function mode), kept here so that the checks of one lesson never import another
+The comparisons with the oracle and with a typical mistake come from ``checks/_shared``
+with this lesson's tolerances; the rest ("from scratch" enforced by a torch function
+mode) is this lesson's own, so that the checks of one lesson never import another
 lesson's package.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 from .._shared import (NOT_JUDGED, _agrees, _basic, _copies,  # noqa: F401 - for the checks
-                       _not_judged, _num, _parts, comparisons)
+                       _not_judged, _num, _parts, comparisons, seeded)
 
 _matches, _plain_mismatch = comparisons(rtol=1e-5, atol=1e-7)
 
@@ -22,24 +22,17 @@ def bert_config(hidden=8, layers=2, heads=2, ffn=16, vocab=40, positions=16,
                       hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
 
 
-def _seeded(seed: int, build):
-    """``build()`` under ``torch.manual_seed(seed)``; the global RNG is left alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
 def tiny_bert(seed: int, **sizes) -> BertModel:
     """A seeded BertModel (with its pooler), in training mode, as a fresh encoder is."""
     config = bert_config(**sizes)
-    return _seeded(seed, lambda: BertModel(config)).train()
+    return seeded(seed, lambda: BertModel(config)).train()
 
 
 def tiny_classifier(seed: int, num_labels: int = 2, **sizes):
     """A seeded BertForSequenceClassification (``.bert`` and ``.classifier``)."""
     config = bert_config(**sizes)
     config.num_labels = num_labels
-    return _seeded(seed, lambda: BertForSequenceClassification(config)).train()
+    return seeded(seed, lambda: BertForSequenceClassification(config)).train()
 
 
 def token_batch(seed: int, lengths, vocab: int = 40, left: bool = False):

@@ -115,4 +115,3 @@ def _array(got, what: str, shape: tuple) -> np.ndarray:
         raise _basic(f"{what} should hold numbers, but its dtype is {got.dtype}.",
                      problem="type")
     return got.astype(np.float64)
-
